@@ -1,0 +1,295 @@
+"""The ``serbench`` command line (typer + rich).
+
+Every command that fails on bad input prints one clear message (file, row,
+fix) and exits with status 2; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__
+from .errors import SerbenchError
+
+app = typer.Typer(
+    help="serbench: a speech emotion recognition benchmark that counts every rater.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+tasks_app = typer.Typer(help="List, show, verify and freeze tasks.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+out = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (stable keys).")]
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def _demo_progress() -> tuple[Progress, Any]:
+    progress = Progress(
+        TextColumn("[bold]generating demo corpus"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} clips"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    handle = progress.add_task("demo", total=None)
+
+    def update(done: int, total: int) -> None:
+        progress.update(handle, completed=done, total=total)
+
+    return progress, update
+
+
+def _load(name: str):
+    from .demo import corpus
+    from .tasks import get_spec, load_task
+    from .tasks import prepare as prep
+
+    spec = get_spec(name)
+    if spec.reader == "demo":
+        from . import paths
+
+        if not (paths.task_cache(name) / "ratings.parquet").exists():
+            progress, update = _demo_progress()
+            with progress:
+                corpus.ensure_demo_corpus(update)
+            return prep(name)[0]
+    return load_task(name)
+
+
+@app.command()
+def version() -> None:
+    """Print the serbench version."""
+    out.print(__version__)
+
+
+@app.command()
+def prepare(
+    task: Annotated[str, typer.Argument(help="Task name (see `serbench tasks list`).")],
+    source: Annotated[Path | None, typer.Option(help="Folder of the corpus release.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Build a task's ratings table from a raw source and check it against the frozen task."""
+    from .demo import corpus
+    from .tasks import get_spec
+    from .tasks import prepare as prep
+
+    spec = get_spec(task)
+    if spec.reader == "demo" and source is None:
+        progress, update = _demo_progress()
+        with progress:
+            corpus.ensure_demo_corpus(update)
+    built, prov = prep(task, source)
+    if json_out:
+        _print_json(prov)
+        return
+    out.print(
+        f"[green]prepared[/] {task}: {prov['n_ratings']} ratings of "
+        f"{len(built.counts.ids)} utterances from {prov['source'] or 'the generated corpus'}"
+    )
+    out.print(f"fingerprint {prov['fingerprint'][:12]} matches the frozen task")
+    for reason, n in prov["drops"].items():
+        out.print(f"[yellow]dropped[/] {n}: {reason}")
+    for note in prov["notes"]:
+        out.print(f"note: {note}")
+
+
+@tasks_app.command("list")
+def tasks_list(json_out: JsonOpt = False) -> None:
+    """List the tasks and whether they are prepared."""
+    from . import paths
+    from .tasks import get_spec, list_tasks
+
+    rows = []
+    for name in list_tasks():
+        spec = get_spec(name)
+        rows.append(
+            {
+                "task": name,
+                "classes": len(spec.classes),
+                "folds": len(spec.folds),
+                "reader": spec.reader,
+                "question": spec.question,
+                "prepared": (paths.task_cache(name) / "ratings.parquet").exists(),
+            }
+        )
+    if json_out:
+        _print_json(rows)
+        return
+    table = Table("task", "K", "folds", "reader", "question", "prepared")
+    for r in rows:
+        table.add_row(
+            r["task"],
+            str(r["classes"]),
+            str(r["folds"]),
+            r["reader"],
+            r["question"],
+            "yes" if r["prepared"] else "[dim]no[/]",
+        )
+    out.print(table)
+
+
+@tasks_app.command("show")
+def tasks_show(
+    task: Annotated[str, typer.Argument(help="Task name.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Per fold and rule: train/dev/test counts, class distribution and the fingerprint."""
+    built = _load(task)
+    summary = built.summary()
+    if json_out:
+        _print_json(summary)
+        return
+    spec = built.spec
+    out.print(
+        f"[bold]{spec.name}[/] v{spec.version}  fingerprint [cyan]{summary['fingerprint'][:12]}[/]"
+    )
+    out.print(spec.description)
+    out.print(
+        f"classes ({spec.k}): {', '.join(spec.classes)}   question: {spec.question}   "
+        f"folds: {built.n_folds} by {spec.group_by}"
+    )
+    out.print(
+        f"{summary['n_utterances']} utterances, {summary['n_ratings']} ratings, "
+        f"{summary['n_raters'] or 'unknown'} raters;  kept: "
+        + ", ".join(f"{r} {n}" for r, n in summary["rules"].items())
+    )
+    table = Table("fold", "rule", "train", "dev", "test", "test class distribution")
+    for fold in summary["folds"]:
+        for rule, cell in fold["rules"].items():
+            dist = "  ".join(
+                f"{c[:3]} {v:.1f}" if rule == "AR" else f"{c[:3]} {v}"
+                for c, v in cell["test"]["class_counts"].items()
+            )
+            table.add_row(
+                str(fold["fold"]),
+                rule,
+                str(cell["train"]["n"]),
+                str(cell["dev"]["n"]),
+                str(cell["test"]["n"]),
+                dist,
+            )
+        table.add_section()
+    out.print(table)
+    dropped = summary["dropped"]
+    if dropped["no_in_set_vote"]:
+        out.print(
+            f"dropped by every rule: {dropped['no_in_set_vote']} utterances with no in-set vote"
+        )
+    if dropped["mr_exclusions"]["ids"]:
+        out.print(
+            f"[yellow]excluded from MR[/] ({len(dropped['mr_exclusions']['ids'])}): "
+            + ", ".join(dropped["mr_exclusions"]["ids"])
+        )
+        out.print(f"  why: {dropped['mr_exclusions']['reason']}")
+
+
+@tasks_app.command("verify")
+def tasks_verify(
+    task: Annotated[str, typer.Argument(help="Task name.")],
+    against: Annotated[
+        Path, typer.Option(help="Released label folder (config.json + M/P/D_<p>.csv).")
+    ],
+    targets: Annotated[bool, typer.Option(help="Also compare the smoothed targets.")] = True,
+    json_out: JsonOpt = False,
+) -> None:
+    """Compare the prepared task with released label files: membership, splits, targets."""
+    from dataclasses import asdict
+
+    from .tasks.verify import verify
+
+    reports = verify(_load(task), against, targets=targets)
+    ok = all(r.ok for r in reports)
+    if json_out:
+        _print_json({"ok": ok, "cells": [asdict(r) | {"ok": r.ok} for r in reports]})
+    else:
+        table = Table(
+            "partition",
+            "rule",
+            "release",
+            "task",
+            "only release",
+            "only task",
+            "split differs",
+            "max |target diff|",
+            "ok",
+        )
+        for r in reports:
+            table.add_row(
+                str(r.partition),
+                r.rule,
+                str(r.n_release),
+                str(r.n_task),
+                str(len(r.only_release)),
+                str(len(r.only_task)),
+                str(len(r.split_differs)),
+                "-" if r.target_max_abs_diff is None else f"{r.target_max_abs_diff:.1e}",
+                "[green]yes[/]" if r.ok else "[red]NO[/]",
+            )
+        out.print(table)
+        for r in reports:
+            for label, items in (
+                ("only in release", r.only_release),
+                ("only in task", r.only_task),
+                ("split differs", r.split_differs),
+                ("target differs", r.target_differs),
+            ):
+                if items:
+                    out.print(
+                        f"partition {r.partition} {r.rule} {label}: {items[:10]}"
+                        + (f" (+{len(items) - 10} more)" if len(items) > 10 else "")
+                    )
+    if not ok:
+        raise typer.Exit(1)
+
+
+@tasks_app.command("freeze")
+def tasks_freeze(
+    task: Annotated[str, typer.Argument(help="Task name.")],
+    source: Annotated[Path | None, typer.Option(help="Folder of the corpus release.")] = None,
+) -> None:
+    """(Maintainers) write the task's manifest.csv and fingerprint.json from a source."""
+    from .tasks import freeze
+
+    built = freeze(task, source)
+    out.print(
+        f"froze {task}: fingerprint {built.fingerprint['fingerprint'][:12]}, "
+        f"{len(built.counts.ids)} utterances"
+    )
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except SerbenchError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(1)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Co-occurrence and penalty matrices of the co-occurrence penalty loss.
+
+science.md b.2 (a parameterised family covering the plausible readings of the
+paper; the paper's exact choice is unknown).  Always build them from the
+*training* split's ratings only: test ratings must not leak into training.
+
+Counting modes over the K in-set classes, for utterance ``i`` and rater ``r``
+with answer bits ``a_ir`` (1 for each class the rater chose):
+
+* ``across_rater``: ordered pairs of *different* raters on the same utterance,
+  ``C = sum_i (n_i n_i^T - sum_r a_ir a_ir^T)`` with ``n_i = sum_r a_ir``;
+* ``within_rater``: classes chosen together by one rater,
+  ``C = sum_i sum_r a_ir a_ir^T`` (only informative for multi-choice answers);
+* ``both``: their sum;
+* ``processed_multihot``: ``C = sum_i b_i b_i^T`` with ``b_i = [y_i > 1/K]``.
+
+Diagonals are counted too; the penalty forces its own diagonal to zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .ratings import PRIMARY
+from .rules import distribution
+from .targets import multi_hot
+
+Mode = Literal["across_rater", "within_rater", "both", "processed_multihot"]
+Norm = Literal["global_max", "row"]
+MODES = ("across_rater", "within_rater", "both", "processed_multihot")
+
+
+def cooccurrence_from_answers(answers: np.ndarray, utterance: np.ndarray, mode: Mode) -> np.ndarray:
+    """Co-occurrence counts from per-(utterance, rater) answer bits.
+
+    ``answers`` is [M, K] (one row per rater's answer to one utterance, 0/1 per
+    class) and ``utterance`` [M] gives the utterance index of each row.
+    """
+    answers = np.asarray(answers, dtype=np.int64)
+    utterance = np.asarray(utterance)
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    _, inverse = np.unique(utterance, return_inverse=True)
+    n = np.zeros((inverse.max() + 1 if len(inverse) else 0, answers.shape[1]), dtype=np.int64)
+    np.add.at(n, inverse, answers)
+    within = answers.T @ answers
+    if mode == "processed_multihot":
+        b = multi_hot(distribution(n)).astype(np.int64)
+        return b.T @ b
+    across = n.T @ n - within
+    if mode == "across_rater":
+        return across
+    if mode == "within_rater":
+        return within
+    return across + within
+
+
+def cooccurrence(
+    ratings: pd.DataFrame,
+    classes: Sequence[str],
+    *,
+    mode: Mode = "across_rater",
+    question: str = PRIMARY,
+    utterance_ids: Sequence[str] | None = None,
+) -> np.ndarray:
+    """Co-occurrence counts [K, K] from a ratings table (restricted to ``utterance_ids``).
+
+    Rows with a null rater id are single votes from unknown raters: on a
+    primary (single-choice) question each one is its own rater, so every mode
+    is still defined; on a secondary question the within-rater structure is
+    lost, and the modes that need it are refused.
+    """
+    classes = list(classes)
+    part = ratings[(ratings["question"] == question) & ratings["mapped_class"].isin(classes)]
+    if utterance_ids is not None:
+        part = part[part["utterance_id"].isin(list(utterance_ids))]
+    if len(part) == 0:
+        return np.zeros((len(classes), len(classes)), dtype=np.int64)
+    anonymous = part["rater_id"].isna().to_numpy()
+    if anonymous.any() and question != PRIMARY and mode != "processed_multihot":
+        raise InputError(
+            f"co-occurrence mode {mode!r} on {question} answers needs rater ids, "
+            "but this source has vote counts only",
+            file=str(part["source"].iloc[0]),
+            fix="prepare the task from a source with per-rater answers, or use "
+            "mode='processed_multihot'",
+        )
+    rater = part["rater_id"].astype(object).to_numpy().copy()
+    rater[anonymous] = [f"\0anon{i}" for i in range(int(anonymous.sum()))]
+    key = pd.MultiIndex.from_arrays([part["utterance_id"].astype(str).to_numpy(), rater])
+    codes, uniques = pd.factorize(key)
+    cls = pd.Categorical(part["mapped_class"].astype(str), categories=classes).codes
+    answers = np.zeros((len(uniques), len(classes)), dtype=np.int64)
+    np.add.at(answers, (codes, cls), 1)
+    answers = np.minimum(answers, 1)
+    utt = np.asarray(uniques.get_level_values(0))
+    return cooccurrence_from_answers(answers, utt, mode)
+
+
+def penalty_matrix(c: np.ndarray, norm: Norm = "global_max") -> np.ndarray:
+    """``P = 1 - normalised C`` with a zero diagonal.
+
+    ``global_max`` divides by the largest off-diagonal count; ``row`` divides
+    each row by its sum (diagonal included).  Pairs that never co-occur get
+    the full penalty 1; the most frequent pair gets 0 under ``global_max``.
+    """
+    c = np.asarray(c, dtype=np.float64)
+    k = c.shape[0]
+    if c.shape != (k, k):
+        raise ValueError(f"co-occurrence must be square, got {c.shape}")
+    off = ~np.eye(k, dtype=bool)
+    if norm == "global_max":
+        top = c[off].max() if k > 1 else 0.0
+        chat = c / top if top > 0 else np.zeros_like(c)
+    elif norm == "row":
+        rows = c.sum(axis=1, keepdims=True)
+        chat = np.divide(c, rows, out=np.zeros_like(c), where=rows > 0)
+    else:
+        raise ValueError(f"norm must be 'global_max' or 'row', got {norm!r}")
+    p = 1.0 - chat
+    p[~off] = 0.0
+    return p

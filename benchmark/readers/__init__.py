@@ -1,0 +1,35 @@
+"""Corpus readers: raw source -> ratings table rows.
+
+A reader is a function ``read(source: Path | None, **options) -> ReadResult``
+registered under a name that task YAML files use (``corpus.reader``).  Readers
+return raw labels; the task maps them to classes.  They count and document
+every drop (``ReadResult.drops``) instead of silently losing a rating.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from .base import ReadResult
+from .crema_d import read_crema_d
+from .demo import read_demo
+from .released import read_released_labels
+
+Reader = Callable[..., ReadResult]
+
+READERS: dict[str, Reader] = {
+    "demo": read_demo,
+    "crema-d": read_crema_d,
+    "released-labels": read_released_labels,
+}
+
+
+def get_reader(name: str) -> Reader:
+    try:
+        return READERS[name]
+    except KeyError:
+        raise KeyError(f"unknown corpus reader {name!r}; known: {sorted(READERS)}") from None
+
+
+__all__ = ["READERS", "Path", "ReadResult", "Reader", "get_reader"]

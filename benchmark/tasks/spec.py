@@ -1,0 +1,233 @@
+"""Task definitions: the YAML file in ``tasks/<name>/task.yaml``, parsed and checked.
+
+A task fixes everything that decides which clips are scored against which
+targets: the corpus reader, the class list and raw-label mapping, the
+question (primary / secondary), the "other" policy, the folds and the rules.
+The file is parsed with ``yaml.safe_load`` (no object construction) and every
+key is checked, so a typo is an error naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import InputError
+from ..ratings import OTHER, QUESTIONS
+from ..rules import RULES
+
+#: Metric names a task may list (implemented by the scorer).
+METRICS = (
+    "uar",
+    "weighted_accuracy",
+    "macro_f1",
+    "micro_f1",
+    "multilabel_macro_f1",
+    "multilabel_micro_f1",
+    "hamming",
+    "kl",
+    "js",
+    "cosine",
+    "ece",
+)
+GROUP_COLUMNS = ("speaker_id", "session")
+_KEYS = {
+    "name",
+    "version",
+    "description",
+    "corpus",
+    "classes",
+    "label_map",
+    "question",
+    "other",
+    "smoothing",
+    "rules",
+    "folds",
+    "mr_exclusions",
+    "metrics",
+    "primary_metric",
+    "source",
+    "license",
+}
+
+
+@dataclass(frozen=True)
+class FoldSpec:
+    """One fold: the groups (speakers or sessions) held out for test and dev."""
+
+    test: tuple[str, ...]
+    dev: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    version: int
+    description: str
+    reader: str
+    reader_options: dict[str, Any]
+    classes: tuple[str, ...]
+    label_map: dict[str, str]
+    question: str
+    other_labels: tuple[str, ...]
+    mr_denominator: str
+    smoothing: float
+    rules: tuple[str, ...]
+    group_by: str
+    folds: tuple[FoldSpec, ...]
+    metrics: tuple[str, ...]
+    primary_metric: str
+    mr_exclusions: tuple[str, ...] = ()
+    mr_exclusion_reason: str = ""
+    source: str = ""
+    license: str = ""
+    path: Path | None = field(default=None, compare=False)
+
+    @property
+    def k(self) -> int:
+        return len(self.classes)
+
+    def target_config(self) -> dict[str, Any]:
+        """Every setting that changes which clips are kept or their targets."""
+        return {
+            "classes": list(self.classes),
+            "label_map": dict(sorted(self.label_map.items())),
+            "question": self.question,
+            "other_labels": sorted(self.other_labels),
+            "mr_denominator": self.mr_denominator,
+            "smoothing": self.smoothing,
+            "rules": list(self.rules),
+            "group_by": self.group_by,
+            "folds": [{"test": list(f.test), "dev": list(f.dev)} for f in self.folds],
+            "mr_exclusions": sorted(self.mr_exclusions),
+        }
+
+    def config_hash(self) -> str:
+        blob = json.dumps(self.target_config(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _need(d: dict, key: str, kind: type | tuple[type, ...], file: Path, where: str = "") -> Any:
+    if key not in d:
+        raise InputError(
+            f"missing key {where}{key!r}", file=file, fix=f"add {where}{key} to the task file"
+        )
+    value = d[key]
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise InputError(f"{where}{key} must be a {names}, got {type(value).__name__}", file=file)
+    return value
+
+
+def _strs(values: Any, key: str, file: Path) -> tuple[str, ...]:
+    if not isinstance(values, list):
+        raise InputError(f"{key} must be a list", file=file)
+    return tuple(str(v) for v in values)
+
+
+def parse_task(data: Any, file: Path) -> TaskSpec:
+    """Validate a parsed task YAML document."""
+    if not isinstance(data, dict):
+        raise InputError("a task file must be a mapping of keys", file=file)
+    unknown = set(data) - _KEYS
+    if unknown:
+        raise InputError(
+            f"unknown key(s) {sorted(unknown)}", file=file, fix=f"allowed keys: {sorted(_KEYS)}"
+        )
+    name = str(_need(data, "name", str, file))
+    corpus = _need(data, "corpus", dict, file)
+    reader = str(_need(corpus, "reader", str, file, "corpus."))
+    options = corpus.get("options") or {}
+    if not isinstance(options, dict):
+        raise InputError("corpus.options must be a mapping", file=file)
+    classes = _strs(_need(data, "classes", list, file), "classes", file)
+    if len(classes) < 2 or len(set(classes)) != len(classes) or OTHER in classes:
+        raise InputError(f"classes must be >= 2 distinct names other than {OTHER!r}", file=file)
+    label_map = {str(k): str(v) for k, v in _need(data, "label_map", dict, file).items()}
+    bad = sorted(set(label_map.values()) - set(classes))
+    if bad:
+        raise InputError(
+            f"label_map targets {bad} are not classes",
+            file=file,
+            fix=f"map raw labels onto {list(classes)}, or list them under other.labels",
+        )
+    question = str(data.get("question", "primary"))
+    if question not in QUESTIONS:
+        raise InputError(f"question must be one of {QUESTIONS}", file=file)
+    other = data.get("other") or {}
+    other_labels = _strs(other.get("labels", []), "other.labels", file)
+    clash = sorted(set(other_labels) & set(label_map))
+    if clash:
+        raise InputError(f"labels {clash} are both mapped and listed as other", file=file)
+    mr_denominator = str(other.get("mr_denominator", "all_votes"))
+    if mr_denominator not in ("all_votes", "in_set"):
+        raise InputError("other.mr_denominator must be 'all_votes' or 'in_set'", file=file)
+    smoothing = float(data.get("smoothing", 0.05))
+    if not 0.0 <= smoothing < 1.0:
+        raise InputError("smoothing must be in [0, 1)", file=file)
+    rules = _strs(data.get("rules", list(RULES)), "rules", file)
+    if not set(rules) <= set(RULES) or not rules:
+        raise InputError(f"rules must be a non-empty subset of {RULES}", file=file)
+    folds_d = _need(data, "folds", dict, file)
+    group_by = str(folds_d.get("group_by", "speaker_id"))
+    if group_by not in GROUP_COLUMNS:
+        raise InputError(f"folds.group_by must be one of {GROUP_COLUMNS}", file=file)
+    folds = []
+    for i, f in enumerate(_need(folds_d, "splits", list, file, "folds.")):
+        if not isinstance(f, dict) or "test" not in f or "dev" not in f:
+            raise InputError(f"folds.splits[{i}] needs 'test' and 'dev' group lists", file=file)
+        test, dev = _strs(f["test"], "test", file), _strs(f["dev"], "dev", file)
+        if set(test) & set(dev) or not test:
+            raise InputError(
+                f"folds.splits[{i}]: test must be non-empty and disjoint from dev", file=file
+            )
+        folds.append(FoldSpec(test, dev))
+    if not folds:
+        raise InputError("folds.splits is empty", file=file)
+    metrics = _strs(data.get("metrics", list(METRICS)), "metrics", file)
+    unknown_m = sorted(set(metrics) - set(METRICS))
+    if unknown_m:
+        raise InputError(f"unknown metrics {unknown_m}", file=file, fix=f"known: {list(METRICS)}")
+    primary = str(data.get("primary_metric", metrics[0]))
+    if primary not in metrics:
+        raise InputError(f"primary_metric {primary!r} is not among metrics", file=file)
+    excl = data.get("mr_exclusions") or {}
+    return TaskSpec(
+        name=name,
+        version=int(data.get("version", 1)),
+        description=str(data.get("description", "")).strip(),
+        reader=reader,
+        reader_options=dict(options),
+        classes=classes,
+        label_map=label_map,
+        question=question,
+        other_labels=other_labels,
+        mr_denominator=mr_denominator,
+        smoothing=smoothing,
+        rules=rules,
+        group_by=group_by,
+        folds=tuple(folds),
+        metrics=metrics,
+        primary_metric=primary,
+        mr_exclusions=_strs(excl.get("ids", []), "mr_exclusions.ids", file),
+        mr_exclusion_reason=str(excl.get("reason", "")).strip(),
+        source=str(data.get("source", "")).strip(),
+        license=str(data.get("license", "")).strip(),
+        path=file,
+    )
+
+
+def load_spec(file: str | Path) -> TaskSpec:
+    file = Path(file)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("task file not found", file=file) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid YAML: {exc}", file=file) from exc
+    return parse_task(data, file)

@@ -1,0 +1,292 @@
+"""A built task: spec + ratings -> vote counts -> per-fold, per-rule splits and targets.
+
+Building is cheap (vectorised over counts), so targets are recomputed from the
+stored ratings table each time instead of being cached: the ratings table is
+the single source of truth, and the frozen manifest and fingerprint check
+that it still gives the task it was frozen as.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__, atomic, paths
+from .. import ratings as rt
+from ..errors import InputError, NotPrepared
+from ..readers import get_reader
+from ..rules import RuleResult, apply_rule
+from ..targets import label_smooth
+from . import fingerprint as fpr
+from . import manifest as mf
+from .registry import get_spec, task_dir
+from .spec import TaskSpec
+
+
+@dataclass(frozen=True)
+class Split:
+    """The clips of one (fold, split, rule) cell and their targets.
+
+    ``targets`` are unsmoothed (one-hot for MR/PR, distribution for AR);
+    ``labels`` the consensus class (-1 for a tied AR clip).
+    """
+
+    fold: int
+    split: str
+    rule: str
+    ids: np.ndarray
+    targets: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def smoothed(self, epsilon: float) -> np.ndarray:
+        return label_smooth(self.targets, epsilon)
+
+
+class Task:
+    """A task built from a validated, label-mapped ratings table."""
+
+    def __init__(self, spec: TaskSpec, ratings: pd.DataFrame) -> None:
+        self.spec = spec
+        self.ratings = ratings
+        self.counts = rt.vote_counts(ratings, spec.classes, spec.question)
+        self.meta = rt.utterances(ratings).loc[self.counts.ids]
+
+    @cached_property
+    def manifest(self) -> pd.DataFrame:
+        """Fold assignment computed from the fold definition and the data."""
+        return mf.assign_folds(self.meta[self.spec.group_by], self.spec)
+
+    @cached_property
+    def _fold_matrix(self) -> pd.DataFrame:
+        return self.manifest.set_index("utterance_id").loc[self.counts.ids]
+
+    @cached_property
+    def _rules(self) -> dict[str, RuleResult]:
+        out = {}
+        for rule in self.spec.rules:
+            res = apply_rule(
+                rule, self.counts.counts, self.counts.other, denominator=self.spec.mr_denominator
+            )  # type: ignore[arg-type]
+            if rule == "MR" and self.spec.mr_exclusions:
+                drop = np.isin(self.counts.ids, list(self.spec.mr_exclusions)) & res.keep
+                if drop.any():
+                    keep_rows = ~drop[res.keep]
+                    res = RuleResult(
+                        "MR", res.keep & ~drop, res.targets[keep_rows], res.labels[keep_rows]
+                    )
+            out[rule] = res
+        return out
+
+    def rule(self, rule: str) -> RuleResult:
+        try:
+            return self._rules[rule]
+        except KeyError:
+            raise InputError(
+                f"task {self.spec.name} has no rule {rule!r}",
+                fix=f"use one of {list(self.spec.rules)}",
+            ) from None
+
+    @property
+    def n_folds(self) -> int:
+        return len(self.spec.folds)
+
+    def split(self, fold: int, split: str, rule: str) -> Split:
+        """Clips of ``split`` (train/dev/test) in fold ``fold`` (1-based) under ``rule``."""
+        if not 1 <= fold <= self.n_folds:
+            raise InputError(f"fold {fold} out of range 1..{self.n_folds}")
+        if split not in mf.SPLITS:
+            raise InputError(f"split {split!r} not one of {mf.SPLITS}")
+        res = self.rule(rule)
+        in_split = self._fold_matrix[f"fold_{fold}"].to_numpy() == split
+        sel = in_split[res.keep]
+        return Split(
+            fold, split, rule, self.counts.ids[res.keep][sel], res.targets[sel], res.labels[sel]
+        )
+
+    @cached_property
+    def fingerprint(self) -> dict[str, Any]:
+        cells: dict[str, Any] = {}
+        for f in range(1, self.n_folds + 1):
+            fold = cells.setdefault(f"fold_{f}", {})
+            for rule in self.spec.rules:
+                for split in mf.SPLITS:
+                    s = self.split(f, split, rule)
+                    fold.setdefault(rule, {})[split] = {
+                        "n": len(s),
+                        "sha256": fpr.cell_digest(
+                            list(s.ids), s.targets, s.labels, rule, self.spec.classes
+                        ),
+                    }
+        config = self.spec.config_hash()
+        return {
+            "config": config,
+            "cells": cells,
+            "fingerprint": fpr.task_fingerprint(config, cells),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """Counts per fold, rule and split with class distributions (the ``show --json`` body)."""
+        k = self.spec.k
+        totals = {rule: self.rule(rule).n_kept for rule in self.spec.rules}
+        folds = []
+        for f in range(1, self.n_folds + 1):
+            rules: dict[str, Any] = {}
+            for rule in self.spec.rules:
+                cell: dict[str, Any] = {}
+                for split in mf.SPLITS:
+                    s = self.split(f, split, rule)
+                    if rule == "AR":
+                        dist = (
+                            [round(float(v), 3) for v in s.targets.sum(axis=0)]
+                            if len(s)
+                            else [0.0] * k
+                        )
+                    else:
+                        dist = [int(v) for v in np.bincount(s.labels, minlength=k)]
+                    cell[split] = {
+                        "n": len(s),
+                        "class_counts": dict(zip(self.spec.classes, dist, strict=True)),
+                    }
+                rules[rule] = cell
+            folds.append(
+                {
+                    "fold": f,
+                    "test_groups": list(self.spec.folds[f - 1].test),
+                    "dev_groups": list(self.spec.folds[f - 1].dev),
+                    "rules": rules,
+                }
+            )
+        no_vote = int((self.counts.counts.sum(axis=1) == 0).sum())
+        excluded = [u for u in self.spec.mr_exclusions if u in set(self.counts.ids)]
+        return {
+            "task": self.spec.name,
+            "version": self.spec.version,
+            "classes": list(self.spec.classes),
+            "question": self.spec.question,
+            "group_by": self.spec.group_by,
+            "fingerprint": self.fingerprint["fingerprint"],
+            "n_utterances": len(self.counts.ids),
+            "n_ratings": len(self.ratings),
+            "n_raters": int(self.ratings["rater_id"].nunique()),
+            "rules": totals,
+            "dropped": {
+                "no_in_set_vote": no_vote,
+                "mr_exclusions": {"ids": excluded, "reason": self.spec.mr_exclusion_reason},
+            },
+            "folds": folds,
+        }
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build_ratings(spec: TaskSpec, source: str | Path | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Run the task's reader on ``source``, validate and map labels."""
+    reader = get_reader(spec.reader)
+    result = reader(source, **spec.reader_options)
+    table = rt.validate(result.table, name=", ".join(result.files) or spec.reader)
+    table = rt.map_labels(
+        table, spec.label_map, spec.other_labels, task_file=spec.path or "task.yaml"
+    )
+    provenance = {
+        "task": spec.name,
+        "reader": spec.reader,
+        "source": None if source is None else str(Path(source).resolve()),
+        "files": result.files,
+        "counts_only": result.counts_only,
+        "drops": result.drops,
+        "notes": result.notes,
+        "n_ratings": len(table),
+        "serbench": __version__,
+        "prepared_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return table, provenance
+
+
+def frozen_fingerprint(spec: TaskSpec) -> dict[str, Any] | None:
+    path = task_dir(spec.name) / "fingerprint.json"
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc}", file=path, fix="restore it from git") from exc
+
+
+def check_frozen(task: Task) -> None:
+    """Compare a built task with its frozen manifest and fingerprint (raise on any difference)."""
+    tdir = task_dir(task.spec.name)
+    frozen_manifest = mf.read_manifest(tdir / "manifest.csv", task.n_folds)
+    mf.compare(frozen_manifest, task.manifest, file=tdir / "manifest.csv")
+    frozen = frozen_fingerprint(task.spec)
+    if frozen is None:
+        raise InputError(
+            "fingerprint.json not found",
+            file=tdir / "fingerprint.json",
+            fix="freeze the task: serbench tasks freeze TASK --source DIR",
+        )
+    fpr.compare(frozen, task.fingerprint, file=str(tdir / "fingerprint.json"))
+
+
+def prepare(name: str, source: str | Path | None = None) -> tuple[Task, dict[str, Any]]:
+    """Build a task from a raw source, check it against its frozen definition, then store it.
+
+    Nothing is written unless every check passes, so a bad source never
+    replaces a good prepared table.
+    """
+    spec = get_spec(name)
+    table, provenance = build_ratings(spec, source)
+    task = Task(spec, table)
+    check_frozen(task)
+    provenance["fingerprint"] = task.fingerprint["fingerprint"]
+    cache = paths.task_cache(name)
+    rt.save(
+        table,
+        cache / "ratings.parquet",
+        {"serbench.task": name, "serbench.fingerprint": provenance["fingerprint"]},
+    )
+    atomic.write_json(cache / "provenance.json", provenance)
+    return task, provenance
+
+
+def load_task(name: str, *, check: bool = True) -> Task:
+    """A prepared task (the demo is prepared on first use; others need ``serbench prepare``)."""
+    spec = get_spec(name)
+    table_path = paths.task_cache(name) / "ratings.parquet"
+    if not table_path.exists():
+        if spec.reader == "demo":
+            return prepare(name)[0]
+        raise NotPrepared(
+            f"task {name!r} is not prepared yet; run: serbench prepare {name} --source DIR"
+            + (f"\n  source: {spec.source}" if spec.source else "")
+        )
+    task = Task(spec, rt.load(table_path))
+    if check:
+        check_frozen(task)
+    return task
+
+
+def provenance(name: str) -> dict[str, Any] | None:
+    path = paths.task_cache(name) / "provenance.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def freeze(name: str, source: str | Path | None = None) -> Task:
+    """Write ``manifest.csv`` and ``fingerprint.json`` for a task from a source (maintainers)."""
+    spec = get_spec(name)
+    table, _ = build_ratings(spec, source)
+    task = Task(spec, table)
+    tdir = task_dir(name)
+    mf.write_manifest(tdir / "manifest.csv", task.manifest)
+    atomic.write_json(tdir / "fingerprint.json", task.fingerprint)
+    return task

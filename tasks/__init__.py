@@ -1,0 +1,1 @@
+"""Task definitions (YAML + frozen manifests), installed as ``serbench.task_definitions``."""
