@@ -26,8 +26,8 @@ app = typer.Typer(
 )
 tasks_app = typer.Typer(help="List, show, verify and freeze tasks.", no_args_is_help=True)
 app.add_typer(tasks_app, name="tasks")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (stable keys).")]
 

@@ -1,0 +1,52 @@
+"""The command line as a user runs it: JSON output, clear errors, exit codes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def serbench(*args: str, home: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SERBENCH_HOME": str(home), "COLUMNS": "120"}
+    return subprocess.run([sys.executable, "-m", "serbench.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+def test_tasks_show_demo_json(home: Path):
+    res = serbench("tasks", "show", "demo", "--json", home=home)
+    assert res.returncode == 0, res.stderr
+    s = json.loads(res.stdout)
+    assert set(s) == {"task", "version", "classes", "question", "group_by", "fingerprint",
+                      "n_utterances", "n_ratings", "n_raters", "rules", "dropped", "folds"}
+    frozen = json.loads((Path(__file__).parents[1] / "tasks/demo/fingerprint.json").read_text())
+    assert s["fingerprint"] == frozen["fingerprint"]
+    fold = s["folds"][0]
+    assert set(fold["rules"]) == {"MR", "PR", "AR"}
+    for rule, cell in fold["rules"].items():
+        assert cell["train"]["n"] + cell["dev"]["n"] + cell["test"]["n"] == s["rules"][rule]
+    assert fold["rules"]["AR"]["test"]["n"] == 72  # 2 speakers x 36 clips
+
+
+def test_tasks_show_human_readable(home: Path):
+    res = serbench("tasks", "show", "demo", home=home)
+    assert res.returncode == 0
+    assert "fingerprint" in res.stdout and "SYNTHETIC" in res.stdout and "MR" in res.stdout
+
+
+def test_tasks_list_json(home: Path):
+    res = serbench("tasks", "list", "--json", home=home)
+    names = [r["task"] for r in json.loads(res.stdout)]
+    assert names == ["crema-d", "demo", "iemocap-9class", "msp-improv-4class"]
+
+
+def test_errors_are_one_message_and_exit_2(home: Path, tmp_path: Path):
+    for args, expect in [
+        (("tasks", "show", "no-such-task"), "unknown task 'no-such-task'"),
+        (("tasks", "show", "crema-d"), "serbench prepare crema-d --source"),
+        (("prepare", "crema-d", "--source", str(tmp_path)), "tabulatedVotes.csv"),
+    ]:
+        res = serbench(*args, home=home)
+        assert res.returncode == 2, (args, res.stderr)
+        assert expect in " ".join(res.stderr.split())
+        assert "Traceback" not in res.stderr

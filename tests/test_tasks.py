@@ -1,0 +1,153 @@
+"""Task definitions: YAML validation, frozen manifests, fingerprints, splits."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from serbench import paths
+from serbench.errors import FingerprintMismatch, InputError, NotPrepared
+from serbench.targets import label_smooth
+from serbench.tasks import freeze, get_spec, load_task, prepare
+from serbench.tasks.spec import parse_task
+
+# Tiny released-label corpus: 3 classes, 4 sessions, vote counts chosen by hand.
+VOTES = {
+    "S1_u1": (3, 0, 0), "S1_u2": (2, 1, 0), "S2_u1": (1, 1, 0), "S2_u2": (1, 1, 1),
+    "S3_u1": (0, 2, 1), "S3_u2": (0, 0, 2), "S4_u1": (2, 2, 1), "S4_u2": (2, 3, 1),
+}
+TASK = {
+    "name": "tiny",
+    "corpus": {"reader": "released-labels",
+               "options": {"session_regex": r"^S(\d+)_", "question": "primary"}},
+    "classes": ["a", "b", "c"],
+    "label_map": {"a": "a", "b": "b", "c": "c"},
+    "folds": {"group_by": "session", "splits": [{"test": ["1"], "dev": ["2"]},
+                                                {"test": ["3"], "dev": ["4"]}]},
+    "metrics": ["multilabel_macro_f1", "uar"],
+}
+
+
+def write_release(folder: Path, votes=VOTES) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({"categorical": {"emo_type": ["a", "b", "c"]}}))
+    lines = [",a,b,c,SpkrID,Gender,Split_Set"]
+    for utt, c in votes.items():
+        t = label_smooth(np.array(c) / sum(c))
+        lines.append(f"{utt}.wav," + ",".join(f"{v:.6f}" for v in t) + f",{utt[1]},Female,Train")
+    (folder / "D_1.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture
+def tiny(tasks_dir: Path, home: Path, tmp_path: Path) -> Path:
+    (tasks_dir / "tiny").mkdir()
+    (tasks_dir / "tiny" / "task.yaml").write_text(yaml.safe_dump(TASK))
+    src = write_release(tmp_path / "release")
+    freeze("tiny", src)
+    return src
+
+
+def test_splits_and_targets_hand_computed(tiny: Path):
+    task, prov = prepare("tiny", tiny)
+    assert prov["counts_only"] is True
+    # PR keeps unique tops: S1_u1 S1_u2 S3_u1 S3_u2 S4_u2; MR also needs "> half",
+    # which S4_u2 (3 of 6) misses.
+    assert sorted(task.counts.ids[task.rule("PR").keep]) == [
+        "S1_u1", "S1_u2", "S3_u1", "S3_u2", "S4_u2"]
+    assert sorted(task.counts.ids[task.rule("MR").keep]) == ["S1_u1", "S1_u2", "S3_u1", "S3_u2"]
+    # Fold 1: test = session 1, dev = session 2, train = sessions 3 and 4.
+    test_mr = task.split(1, "test", "MR")
+    assert test_mr.ids.tolist() == ["S1_u1", "S1_u2"] and test_mr.labels.tolist() == [0, 0]
+    assert task.split(1, "dev", "PR").ids.tolist() == []
+    train_ar = task.split(1, "train", "AR")
+    assert train_ar.ids.tolist() == ["S3_u1", "S3_u2", "S4_u1", "S4_u2"]
+    np.testing.assert_allclose(train_ar.targets[0], [0, 2 / 3, 1 / 3])
+    np.testing.assert_allclose(train_ar.smoothed(0.05)[3], label_smooth(np.array([2, 3, 1]) / 6))
+    assert task.split(2, "test", "PR").ids.tolist() == ["S3_u1", "S3_u2"]
+    s = task.summary()
+    assert s["rules"] == {"MR": 4, "PR": 5, "AR": 8}
+    assert s["folds"][1]["rules"]["PR"]["test"]["class_counts"] == {"a": 0, "b": 1, "c": 1}
+
+
+def test_every_split_is_nested_and_consistent_across_rules(tiny: Path):
+    task, _ = prepare("tiny", tiny)
+    for fold in (1, 2):
+        where = {}
+        for rule in ("AR", "PR", "MR"):
+            for split in ("train", "dev", "test"):
+                for u in task.split(fold, split, rule).ids:
+                    assert where.setdefault(u, split) == split
+        mr, pr, ar = (set(task.split(fold, "test", r).ids) for r in ("MR", "PR", "AR"))
+        assert mr <= pr <= ar
+
+
+def test_changed_vote_is_a_fingerprint_mismatch_and_keeps_prepared_table(tiny: Path, tmp_path):
+    prepare("tiny", tiny)
+    stored = paths.task_cache("tiny") / "ratings.parquet"
+    before = stored.read_bytes()
+    changed = write_release(tmp_path / "changed", {**VOTES, "S3_u1": (0, 1, 2)})
+    with pytest.raises(FingerprintMismatch) as exc:
+        prepare("tiny", changed)
+    msg = str(exc.value)
+    assert "fold_2 PR test" in msg and "fingerprint.json" in msg and "fix:" in msg
+    assert stored.read_bytes() == before  # nothing half-written, nothing replaced
+
+
+def test_missing_utterance_is_a_manifest_mismatch(tiny: Path, tmp_path):
+    fewer = write_release(tmp_path / "fewer", {k: v for k, v in VOTES.items() if k != "S2_u2"})
+    with pytest.raises(InputError) as exc:
+        prepare("tiny", fewer)
+    assert "manifest.csv" in str(exc.value) and "S2_u2" in str(exc.value)
+
+
+def test_unprepared_task_tells_the_command(tasks_dir: Path, home: Path):
+    (tasks_dir / "tiny").mkdir()
+    (tasks_dir / "tiny" / "task.yaml").write_text(yaml.safe_dump(TASK))
+    with pytest.raises(NotPrepared, match="serbench prepare tiny --source"):
+        load_task("tiny")
+
+
+def test_released_reader_errors(tmp_path: Path, tiny: Path):
+    bad = tmp_path / "bad"
+    write_release(bad)
+    text = (bad / "D_1.csv").read_text().splitlines()
+    text[3] = text[3].replace("0.", "x.", 1)
+    (bad / "D_1.csv").write_text("\n".join(text) + "\n")
+    with pytest.raises(InputError) as exc:
+        prepare("tiny", bad)
+    assert "D_1.csv, row 4" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"colour": 1}, "unknown key"),
+        ({"label_map": {"a": "zzz"}}, "not classes"),
+        ({"metrics": ["accuracy_of_vibes"]}, "unknown metrics"),
+        ({"rules": ["MR", "XR"]}, "rules must be"),
+        ({"folds": {"splits": [{"test": ["1"], "dev": ["1"]}]}}, "disjoint"),
+        ({"classes": ["a"]}, "classes must be"),
+    ],
+)
+def test_bad_task_files(change, message, tmp_path: Path):
+    with pytest.raises(InputError, match=message) as exc:
+        parse_task({**TASK, **change}, tmp_path / "task.yaml")
+    assert "task.yaml" in str(exc.value)
+
+
+def test_unknown_fold_group_is_named(tasks_dir: Path, home: Path, tmp_path: Path):
+    (tasks_dir / "tiny").mkdir()
+    bad = {**TASK, "folds": {"group_by": "session", "splits": [{"test": ["9"], "dev": ["2"]}]}}
+    (tasks_dir / "tiny" / "task.yaml").write_text(yaml.safe_dump(bad))
+    with pytest.raises(InputError, match=r"fold 1 names session value\(s\) \['9'\]"):
+        freeze("tiny", write_release(tmp_path / "r"))
+
+
+def test_shipped_task_files_parse():
+    for name in ("demo", "crema-d", "iemocap-9class", "msp-improv-4class"):
+        spec = get_spec(name)
+        assert spec.name == name and spec.rules == ("MR", "PR", "AR")
+    assert len(get_spec("msp-improv-4class").mr_exclusions) == 5
