@@ -151,3 +151,15 @@ def test_shipped_task_files_parse():
         spec = get_spec(name)
         assert spec.name == name and spec.rules == ("MR", "PR", "AR")
     assert len(get_spec("msp-improv-4class").mr_exclusions) == 5
+
+
+def test_cooccurrence_uses_training_ratings_only(tiny: Path):
+    task, _ = prepare("tiny", tiny)
+    # Fold 1 trains on sessions 3 and 4: (0,2,1) (0,0,2) (2,2,1) (2,3,1), anonymous votes,
+    # so across-rater C = sum_i n_i n_i^T - diag(n_i).
+    train = np.array([(0, 2, 1), (0, 0, 2), (2, 2, 1), (2, 3, 1)])
+    expected = sum(np.outer(n, n) - np.diag(n) for n in train)
+    np.testing.assert_array_equal(task.cooccurrence(1), expected)
+    p = task.penalty_matrix(1)
+    off = expected[~np.eye(3, dtype=bool)].max()
+    np.testing.assert_allclose(p[0, 1], 1 - expected[0, 1] / off)

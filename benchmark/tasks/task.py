@@ -113,6 +113,25 @@ class Task:
             fold, split, rule, self.counts.ids[res.keep][sel], res.targets[sel], res.labels[sel]
         )
 
+    def cooccurrence(self, fold: int, *, mode: str = "across_rater") -> np.ndarray:
+        """Co-occurrence counts from the ratings of fold ``fold``'s training clips only.
+
+        Training clips are those of the AR training split (every rated clip), so
+        the matrix never sees a dev or test rating (science.md b.2).
+        """
+        from ..cooccurrence import cooccurrence
+
+        train = self.split(fold, "train", "AR").ids
+        return cooccurrence(self.ratings, self.spec.classes, mode=mode,  # type: ignore[arg-type]
+                            question=self.spec.question, utterance_ids=list(train))
+
+    def penalty_matrix(self, fold: int, *, mode: str = "across_rater",
+                       norm: str = "global_max") -> np.ndarray:
+        """Penalty matrix of the co-occurrence penalty loss for one fold (training ratings)."""
+        from ..cooccurrence import penalty_matrix
+
+        return penalty_matrix(self.cooccurrence(fold, mode=mode), norm)  # type: ignore[arg-type]
+
     @cached_property
     def fingerprint(self) -> dict[str, Any]:
         cells: dict[str, Any] = {}
