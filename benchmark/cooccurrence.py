@@ -91,7 +91,7 @@ def cooccurrence(
             "mode='processed_multihot'",
         )
     rater = part["rater_id"].astype(object).to_numpy().copy()
-    rater[anonymous] = [f"\0anon{i}" for i in range(int(anonymous.sum()))]
+    rater[anonymous] = [f"<anonymous vote {i}>" for i in range(int(anonymous.sum()))]
     key = pd.MultiIndex.from_arrays([part["utterance_id"].astype(str).to_numpy(), rater])
     codes, uniques = pd.factorize(key)
     cls = pd.Categorical(part["mapped_class"].astype(str), categories=classes).codes

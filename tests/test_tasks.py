@@ -155,9 +155,10 @@ def test_shipped_task_files_parse():
 
 def test_cooccurrence_uses_training_ratings_only(tiny: Path):
     task, _ = prepare("tiny", tiny)
-    # Fold 1 trains on sessions 3 and 4: (0,2,1) (0,0,2) (2,2,1) (2,3,1), anonymous votes,
-    # so across-rater C = sum_i n_i n_i^T - diag(n_i).
-    train = np.array([(0, 2, 1), (0, 0, 2), (2, 2, 1), (2, 3, 1)])
+    # Fold 1 trains on sessions 3 and 4. The released format keeps distributions only, so
+    # the reader recovers the smallest proportional counts: (0,0,2) comes back as (0,0,1).
+    # Votes are anonymous, so across-rater C = sum_i n_i n_i^T - diag(n_i).
+    train = np.array([(0, 2, 1), (0, 0, 1), (2, 2, 1), (2, 3, 1)])
     expected = sum(np.outer(n, n) - np.diag(n) for n in train)
     np.testing.assert_array_equal(task.cooccurrence(1), expected)
     p = task.penalty_matrix(1)
