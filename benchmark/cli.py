@@ -271,6 +271,130 @@ def tasks_freeze(
     )
 
 
+@app.command()
+def score(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (or any folder above run cells).")],
+    json_out: JsonOpt = False,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    double_softmax: Annotated[bool, typer.Option(
+        help="Reproduce the released code's second softmax before the 1/K threshold.")] = False,
+) -> None:
+    """Score run cells on the MR, PR and AR test sets of their folds."""
+    from .records import find_records
+    from .scoring import score_record
+
+    records, bad = find_records(run_dir)
+    if not records:
+        from .errors import InputError
+        raise InputError("no readable record.json found", file=run_dir,
+                         fix="point at a run folder written by serbench run")
+    tasks: dict[str, Any] = {}
+    scored = []
+    for r in records:
+        name = r.data["task"]
+        if name not in tasks:
+            tasks[name] = _load(name)
+        scored.append(score_record(tasks[name], r, n_resamples=resamples, seed=seed,
+                                   double_softmax=double_softmax))
+    if json_out:
+        _print_json({"cells": [s.as_json() for s in scored],
+                     "skipped": [{"record": str(p), "why": w} for p, w in bad]})
+        return
+    for s in scored:
+        spec = tasks[s.key.task].spec
+        shown = [m for m in (spec.primary_metric, "uar", "macro_f1", "kl", "ece")
+                 if m in spec.metrics]
+        shown = list(dict.fromkeys(shown))
+        table = Table(title=f"{s.key.task} · {s.key.submission} · fold {s.key.fold} · "
+                            f"trained on {s.key.train_rule} · seed {s.key.seed}")
+        table.add_column("test rule")
+        table.add_column("clips", justify="right")
+        for m in shown:
+            table.add_column(m, justify="right")
+        for rule, values in s.point.items():
+            cells = []
+            for m in shown:
+                v = values.get(m)
+                if v is None:
+                    cells.append("[dim]n/a[/]")
+                else:
+                    lo, hi = s.interval(rule, m)
+                    cells.append(f"{v:.4f} [dim][{lo:.3f}, {hi:.3f}][/]")
+            table.add_row(rule, str(s.n[rule]), *cells)
+        out.print(table)
+    for p, why in bad:
+        err.print(f"[yellow]skipped[/] {p}: {why}")
+
+
+@app.command()
+def leaderboard(
+    runs: Annotated[Path, typer.Option(help="Folder of run records.")] = Path("leaderboard/runs"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the leaderboard.")] =
+    Path("leaderboard"),
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """Regenerate README.md, leaderboard.csv/json, index.html and plots from run records."""
+    from . import leaderboard as lb
+    from .records import find_records
+
+    n = len(find_records(runs)[0]) if runs.exists() else 0
+    progress = Progress(TextColumn("[bold]scoring records"), BarColumn(),
+                        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                        console=err, transient=True)
+    with progress:
+        handle = progress.add_task("score", total=n)
+        board = lb.build(runs, n_resamples=resamples, seed=seed,
+                         progress=lambda: progress.advance(handle))
+    files = lb.write(board, out_dir)
+    out.print(f"wrote {len(files)} files to {out_dir} ({len(board.tasks)} task(s), "
+              f"{sum(len(t.aggregates) for t in board.tasks)} submission(s))")
+    for p, why in board.skipped:
+        err.print(f"[yellow]skipped[/] {p}: {why}")
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="Run folder of submission A.")],
+    run_b: Annotated[Path, typer.Argument(help="Run folder of submission B.")],
+    metric: Annotated[str | None, typer.Option(help="Metric (default: the task's primary).")] =
+    None,
+    train_rule: Annotated[str, typer.Option(help="Training rule of the compared cells.")] = "AR",
+    test_rule: Annotated[str, typer.Option(help="Test rule.")] = "AR",
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    json_out: JsonOpt = False,
+) -> None:
+    """Paired bootstrap and 40-subset t-test between two submissions on shared cells."""
+    from dataclasses import asdict
+
+    from .records import find_records
+    from .scoring import compare as cmp
+    from .scoring import load_probs
+
+    runs = []
+    for folder in (run_a, run_b):
+        records, _ = find_records(folder)
+        if not records:
+            from .errors import InputError
+            raise InputError("no readable record.json found", file=folder)
+        runs.append(records)
+    task = _load(runs[0][0].data["task"])
+    loaded = [[(r.key, *load_probs(task, r)) for r in rs] for rs in runs]
+    res = cmp(task, loaded[0], loaded[1], metric=metric or task.spec.primary_metric,
+              train_rule=train_rule, test_rule=test_rule, n_resamples=resamples)
+    if json_out:
+        _print_json(asdict(res))
+        return
+    a, b = runs[0][0].key.submission, runs[1][0].key.submission
+    out.print(f"{res.metric} on {res.test_rule} test, trained on {res.train_rule}, "
+              f"{res.cells} shared cell(s)")
+    out.print(f"  {a}: {res.mean_a:.4f}   {b}: {res.mean_b:.4f}   difference {res.diff:+.4f} "
+              f"[{res.diff_ci[0]:+.4f}, {res.diff_ci[1]:+.4f}]")
+    out.print(f"  paired bootstrap p = {res.p_bootstrap:.4f};  {res.n_subsets}-subset paired "
+              f"t-test t = {res.t_subsets:.3f}, p = {res.p_subsets:.4g}")
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)

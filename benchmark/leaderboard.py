@@ -1,0 +1,349 @@
+"""The leaderboard, regenerated from stored run records alone.
+
+``serbench leaderboard`` reads every ``record.json`` under the runs folder,
+validates and scores its predictions against the prepared task, aggregates
+over folds and seeds, and writes, deterministically (the same records give
+byte-identical files):
+
+* ``README.md``: per task, one row per (submission, training rule) with the
+  primary metric on the AR test set (mean, 95% bootstrap interval, spread over
+  folds), secondary metrics, folds and fingerprint; then the 3x3 training rule
+  x test rule table of each submission;
+* ``leaderboard.csv`` (long format) and ``leaderboard.json``;
+* ``index.html`` with sortable tables and plots (``plots/*.svg``): 3x3 heat
+  maps, per-class F1 bars, confusion heat maps.
+
+Cells that are missing (a training rule without every fold) are shown as
+missing, never as zero.  Unreadable or invalid records are skipped and listed.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import atomic, plots
+from . import bootstrap as bs
+from .errors import NotPrepared, SerbenchError
+from .metrics import LOWER_IS_BETTER
+from .records import Record, find_records
+from .scoring import Aggregate, CellScores, aggregate, score_record
+from .tasks import load_task
+from .tasks.task import Task
+
+MISSING = "—"
+SECONDARY = (("uar", "MR"), ("macro_f1", "PR"), ("multilabel_micro_f1", "AR"), ("kl", "AR"),
+             ("js", "AR"), ("ece", "AR"))
+
+
+@dataclass
+class TaskBoard:
+    task: Task
+    aggregates: list[Aggregate]
+    versions: dict[str, str]
+
+
+@dataclass
+class Board:
+    tasks: list[TaskBoard] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+
+
+def build(runs: str | Path, *, n_resamples: int = bs.DEFAULT_RESAMPLES, seed: int = 0,
+          progress: Any = None) -> Board:
+    """Score every record under ``runs`` and aggregate per (task, submission)."""
+    records, bad = find_records(runs)
+    board = Board(skipped=[(str(p), why) for p, why in bad])
+    by_task: dict[str, list[Record]] = {}
+    for r in records:
+        by_task.setdefault(r.data["task"], []).append(r)
+    for name in sorted(by_task):
+        try:
+            task = load_task(name)
+        except (NotPrepared, SerbenchError) as exc:
+            board.skipped.extend((str(r.path), f"task not available: {exc}") for r in by_task[name])
+            continue
+        cells: dict[str, list[CellScores]] = {}
+        versions: dict[str, str] = {}
+        for r in sorted(by_task[name], key=lambda r: str(r.path)):
+            try:
+                s = score_record(task, r, n_resamples=n_resamples, seed=seed)
+            except SerbenchError as exc:
+                board.skipped.append((str(r.path), str(exc).splitlines()[0]))
+                continue
+            finally:
+                if progress is not None:
+                    progress()
+            cells.setdefault(s.key.submission, []).append(s)
+            versions[s.key.submission] = str(r.data["submission"].get("version", ""))
+        aggs = [aggregate(task, cells[sub]) for sub in sorted(cells)]
+        board.tasks.append(TaskBoard(task, aggs, versions))
+    board.skipped.sort()
+    return board
+
+
+def _fmt(v: float | None, digits: int = 4) -> str:
+    return MISSING if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
+
+
+def _rows(tb: TaskBoard) -> list[dict[str, Any]]:
+    """One row per (submission, training rule), sorted by the primary metric."""
+    spec = tb.task.spec
+    pm = spec.primary_metric
+    rows = []
+    for agg in tb.aggregates:
+        for train in spec.rules:
+            key = (train, "AR", pm)
+            row = {
+                "submission": agg.submission, "version": tb.versions.get(agg.submission, ""),
+                "train_rule": train, "folds": f"{agg.folds_done[train]}/{agg.n_folds}",
+                "seeds": len(agg.seeds), "complete": agg.complete[train],
+                "primary": agg.mean.get(key), "primary_std": agg.std.get(key),
+                "primary_ci": agg.ci.get(key),
+            }
+            for m, test in SECONDARY:
+                if m in spec.metrics:
+                    row[f"{m}@{test}"] = agg.mean.get((train, test, m))
+            rows.append(row)
+    sign = -1.0 if pm not in LOWER_IS_BETTER else 1.0
+    rows.sort(key=lambda r: (r["primary"] is None,
+                             sign * (r["primary"] if r["primary"] is not None else 0.0),
+                             r["submission"], r["train_rule"]))
+    return rows
+
+
+def _three_by_three(tb: TaskBoard, agg: Aggregate) -> np.ndarray:
+    rules = tb.task.spec.rules
+    pm = tb.task.spec.primary_metric
+    return np.array([[agg.mean.get((tr, te, pm), np.nan) for te in rules] for tr in rules])
+
+
+# ----------------------------------------------------------------------------- writers
+
+
+def _markdown(board: Board) -> str:
+    out = ["# serbench leaderboard", "",
+           "Generated by `serbench leaderboard` from the run records under `runs/`; do not edit.",
+           "Primary metric on the AR (all-inclusive) test set: mean over folds and seeds, "
+           "[95% bootstrap interval over test clips], ± standard deviation over folds. "
+           f"`{MISSING}` marks a missing result (not every fold was run), never a zero.", ""]
+    for tb in board.tasks:
+        spec = tb.task.spec
+        fp = tb.task.fingerprint["fingerprint"][:12]
+        out += [f"## {spec.name}", "",
+                f"{spec.k} classes, {tb.task.n_folds} folds, task fingerprint `{fp}`; "
+                f"primary metric `{spec.primary_metric}`.", ""]
+        rows = _rows(tb)
+        sec = [k for k in (rows[0] if rows else {}) if "@" in k]
+        head = ["submission", "version", "train rule", f"{spec.primary_metric} (AR test)",
+                "95% CI", "± sd", *sec, "folds", "seeds"]
+        out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in rows:
+            ci = r["primary_ci"]
+            out.append("| " + " | ".join([
+                r["submission"], r["version"], r["train_rule"], _fmt(r["primary"]),
+                MISSING if ci is None else f"[{ci[0]:.4f}, {ci[1]:.4f}]",
+                _fmt(r["primary_std"]), *[_fmt(r[k]) for k in sec], r["folds"],
+                str(r["seeds"])]) + " |")
+        out.append("")
+        for agg in tb.aggregates:
+            m = _three_by_three(tb, agg)
+            out += [f"### {agg.submission}: training rule × test rule ({spec.primary_metric})", "",
+                    "| train \\ test | " + " | ".join(spec.rules) + " |",
+                    "|---|" + "---|" * len(spec.rules)]
+            for i, tr in enumerate(spec.rules):
+                out.append(f"| {tr} | " + " | ".join(_fmt(v) for v in m[i]) + " |")
+            out.append("")
+    if board.skipped:
+        out += ["## Skipped records", ""]
+        out += [f"- `{p}`: {why}" for p, why in board.skipped]
+        out.append("")
+    return "\n".join(out)
+
+
+def _csv(board: Board) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["task", "task_fingerprint", "submission", "version", "train_rule", "test_rule",
+                "metric", "mean", "std", "ci_low", "ci_high", "folds_done", "n_folds", "seeds",
+                "complete"])
+    for tb in board.tasks:
+        spec = tb.task.spec
+        for agg in tb.aggregates:
+            for tr in spec.rules:
+                for te in spec.rules:
+                    for m in spec.metrics:
+                        key = (tr, te, m)
+                        ci = agg.ci.get(key)
+                        w.writerow([spec.name, tb.task.fingerprint["fingerprint"], agg.submission,
+                                    tb.versions.get(agg.submission, ""), tr, te, m,
+                                    _fmt(agg.mean.get(key), 6), _fmt(agg.std.get(key), 6),
+                                    _fmt(ci[0] if ci else None, 6), _fmt(ci[1] if ci else None, 6),
+                                    agg.folds_done[tr], agg.n_folds, len(agg.seeds),
+                                    agg.complete[tr]])
+    return buf.getvalue()
+
+
+def _json(board: Board) -> dict[str, Any]:
+    def num(v: float | None) -> float | None:
+        return None if v is None or not np.isfinite(v) else round(float(v), 6)
+
+    tasks = []
+    for tb in board.tasks:
+        spec = tb.task.spec
+        subs = []
+        for agg in tb.aggregates:
+            cells = {}
+            for tr in spec.rules:
+                for te in spec.rules:
+                    cells[f"{tr}->{te}"] = {
+                        m: {"mean": num(agg.mean.get((tr, te, m))),
+                            "std": num(agg.std.get((tr, te, m))),
+                            "ci95": [num(x) for x in agg.ci[(tr, te, m)]]
+                            if (tr, te, m) in agg.ci else None}
+                        for m in spec.metrics}
+            subs.append({"submission": agg.submission,
+                         "version": tb.versions.get(agg.submission, ""),
+                         "seeds": agg.seeds, "folds_done": agg.folds_done,
+                         "complete": agg.complete, "cells": cells})
+        tasks.append({"task": spec.name, "fingerprint": tb.task.fingerprint["fingerprint"],
+                      "classes": list(spec.classes), "primary_metric": spec.primary_metric,
+                      "n_folds": tb.task.n_folds, "submissions": subs})
+    return {"tasks": tasks, "skipped": [{"record": p, "why": w} for p, w in board.skipped]}
+
+
+_SORT_JS = """
+document.querySelectorAll('table.sortable th').forEach((th, col) => {
+  th.addEventListener('click', () => {
+    const body = th.closest('table').tBodies[0];
+    const asc = th.dataset.asc !== '1'; th.dataset.asc = asc ? '1' : '0';
+    const key = tr => { const t = tr.cells[col].dataset.v ?? tr.cells[col].textContent;
+                        const n = parseFloat(t); return isNaN(n) ? t : n; };
+    [...body.rows].sort((a, b) => { const x = key(a), y = key(b);
+      const missA = a.cells[col].classList.contains('missing');
+      const missB = b.cells[col].classList.contains('missing');
+      if (missA !== missB) return missA ? 1 : -1;
+      return (x > y ? 1 : x < y ? -1 : 0) * (asc ? 1 : -1); }).forEach(r => body.appendChild(r));
+  });
+});
+"""
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;
+text-align:right}th{background:#f0f0f0;cursor:pointer}td:first-child,th:first-child{text-align:left}
+.plots{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}.plots img{max-width:560px}
+.missing{color:#999}.wide{overflow-x:auto}"""
+
+
+def _cell(v: float | None, digits: int = 4) -> str:
+    if v is None or not np.isfinite(v):
+        return f'<td class="missing">{MISSING}</td>'
+    return f'<td data-v="{v:.6f}">{v:.{digits}f}</td>'
+
+
+def _html(board: Board, plot_files: dict[str, list[tuple[str, str]]]) -> str:
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>serbench leaderboard</title>",
+             f"<style>{_CSS}</style></head><body><h1>serbench leaderboard</h1>",
+             "<p>Primary metric on the AR (all-inclusive) test set: mean over folds and seeds, "
+             "95% bootstrap interval over test clips, standard deviation over folds. "
+             f"{MISSING} = missing (never zero). Click a column to sort.</p>"]
+    for tb in board.tasks:
+        spec = tb.task.spec
+        fp = tb.task.fingerprint["fingerprint"][:12]
+        parts.append(f"<h2 id='{html.escape(spec.name)}'>{html.escape(spec.name)}</h2>"
+                     f"<p>{spec.k} classes, {tb.task.n_folds} folds, "
+                     f"fingerprint <code>{fp}</code>, "
+                     f"primary metric <code>{spec.primary_metric}</code></p>")
+        rows = _rows(tb)
+        sec = [k for k in (rows[0] if rows else {}) if "@" in k]
+        head = ["submission", "version", "train rule", f"{spec.primary_metric} (AR)", "CI low",
+                "CI high", "± sd", *sec, "folds", "seeds"]
+        parts.append("<div class='wide'><table class='sortable'><thead><tr>"
+                     + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+                     + "</tr></thead><tbody>")
+        for r in rows:
+            ci = r["primary_ci"] or (None, None)
+            parts.append("<tr><td>" + html.escape(r["submission"]) + "</td><td>"
+                         + html.escape(r["version"]) + "</td><td>" + r["train_rule"] + "</td>"
+                         + _cell(r["primary"]) + _cell(ci[0]) + _cell(ci[1])
+                         + _cell(r["primary_std"]) + "".join(_cell(r[k]) for k in sec)
+                         + f"<td>{r['folds']}</td><td>{r['seeds']}</td></tr>")
+        parts.append("</tbody></table></div>")
+        for agg in tb.aggregates:
+            m = _three_by_three(tb, agg)
+            parts.append(f"<h3>{html.escape(agg.submission)}: training rule × test rule</h3>"
+                         "<table class='sortable'><thead><tr><th>train \\ test</th>"
+                         + "".join(f"<th>{r}</th>" for r in spec.rules) + "</tr></thead><tbody>")
+            for i, tr in enumerate(spec.rules):
+                parts.append(f"<tr><td>{tr}</td>" + "".join(_cell(v) for v in m[i]) + "</tr>")
+            parts.append("</tbody></table>")
+        parts.append("<div class='plots'>")
+        for src, alt in plot_files.get(spec.name, []):
+            parts.append(f"<img src='{html.escape(src)}' alt='{html.escape(alt)}'>")
+        parts.append("</div>")
+    if board.skipped:
+        parts.append("<h2>Skipped records</h2><ul>")
+        parts += [f"<li><code>{html.escape(p)}</code>: {html.escape(w)}</li>"
+                  for p, w in board.skipped]
+        parts.append("</ul>")
+    parts.append(f"<script>{_SORT_JS}</script></body></html>\n")
+    return "\n".join(parts)
+
+
+def _plots(board: Board, out: Path) -> dict[str, list[tuple[str, str]]]:
+    files: dict[str, list[tuple[str, str]]] = {}
+    for tb in board.tasks:
+        spec = tb.task.spec
+        rules = list(spec.rules)
+        entries = files.setdefault(spec.name, [])
+        for agg in tb.aggregates:
+            name = f"plots/{spec.name}__{agg.submission}__3x3.svg"
+            atomic.write_text(out / name, plots.heatmap(
+                _three_by_three(tb, agg), rules, rules, f"{agg.submission}: {spec.primary_metric}",
+                xlabel="test rule", ylabel="training rule"))
+            entries.append((name, f"{agg.submission} 3x3"))
+        f1 = {a.submission: a.per_class_f1[("AR", "AR")] for a in tb.aggregates
+              if ("AR", "AR") in a.per_class_f1}
+        if f1:
+            name = f"plots/{spec.name}__per_class_f1.svg"
+            atomic.write_text(out / name, plots.grouped_bars(
+                f1, list(spec.classes), "per-class F1 (1/K rule), AR-trained, AR test",
+                "F1"))
+            entries.append((name, "per-class F1"))
+        for agg in tb.aggregates:
+            conf = agg.confusion.get(("AR", "MR")) or agg.confusion.get(("MR", "MR"))
+            if conf is None:
+                continue
+            c = np.asarray(conf, dtype=float)
+            rowsum = c.sum(axis=1, keepdims=True)
+            share = np.divide(c, rowsum, out=np.full_like(c, np.nan), where=rowsum > 0)
+            name = f"plots/{spec.name}__{agg.submission}__confusion.svg"
+            atomic.write_text(out / name, plots.heatmap(
+                share, list(spec.classes), list(spec.classes),
+                f"{agg.submission}: MR test, row-normalised", fmt="{:.2f}",
+                xlabel="predicted (argmax)", ylabel="consensus", cmap="Blues"))
+            entries.append((name, f"{agg.submission} confusion"))
+    return files
+
+
+def write(board: Board, out: str | Path) -> list[Path]:
+    """Write README.md, leaderboard.csv, leaderboard.json, index.html and plots/ into ``out``."""
+    out = Path(out)
+    plot_files = _plots(board, out)
+    written = {
+        "README.md": _markdown(board),
+        "leaderboard.csv": _csv(board),
+        "leaderboard.json": json.dumps(_json(board), indent=2, sort_keys=True,
+                                       ensure_ascii=False) + "\n",
+        "index.html": _html(board, plot_files),
+    }
+    for name, text in written.items():
+        atomic.write_text(out / name, text)
+    return [out / n for n in written] + [out / p for v in plot_files.values() for p, _ in v]

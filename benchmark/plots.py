@@ -1,0 +1,66 @@
+"""Deterministic SVG plots for the leaderboard (matplotlib, Agg backend).
+
+Fixed hash salt, no date metadata and text kept as text make the same data
+give byte-identical SVG files, so a regenerated leaderboard does not change.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+_RC = {"svg.hashsalt": "serbench", "svg.fonttype": "none", "font.size": 9,
+       "font.family": "DejaVu Sans"}
+
+
+def _svg(fig: plt.Figure) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def heatmap(values: np.ndarray, rows: list[str], cols: list[str], title: str, *,
+            fmt: str = "{:.3f}", xlabel: str = "", ylabel: str = "", cmap: str = "viridis") -> str:
+    """Annotated heat map; NaN cells are drawn grey and labelled 'missing'."""
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(0.9 + 0.75 * len(cols), 0.7 + 0.5 * len(rows)))
+        data = np.ma.masked_invalid(np.asarray(values, dtype=float))
+        cm = plt.get_cmap(cmap).with_extremes(bad="#dddddd")
+        image = ax.imshow(data, cmap=cm, aspect="auto")
+        ax.set_xticks(range(len(cols)), cols)
+        ax.set_yticks(range(len(rows)), rows)
+        for i in range(len(rows)):
+            for j in range(len(cols)):
+                v = values[i][j]
+                text = "missing" if not np.isfinite(v) else fmt.format(v)
+                r, g, b, _ = image.cmap(image.norm(v)) if np.isfinite(v) else (1, 1, 1, 1)
+                color = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+                ax.text(j, i, text, ha="center", va="center", color=color)
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        return _svg(fig)
+
+
+def grouped_bars(values: dict[str, list[float]], classes: list[str], title: str,
+                 ylabel: str) -> str:
+    """Bars per class, one colour per series (e.g. per submission)."""
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(1.2 + 0.8 * len(classes), 2.8))
+        n = max(1, len(values))
+        width = 0.8 / n
+        x = np.arange(len(classes))
+        for i, (name, v) in enumerate(sorted(values.items())):
+            ax.bar(x + (i - (n - 1) / 2) * width, v, width, label=name)
+        ax.set_xticks(x, classes, rotation=30, ha="right")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(fontsize=7, frameon=False)
+        return _svg(fig)

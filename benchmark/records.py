@@ -1,0 +1,191 @@
+"""Run records: one prediction file and one JSON record per run cell.
+
+A run cell is (task, submission, fold, training rule, seed).  Its folder::
+
+    <runs>/<task>/<submission>/fold<f>-<rule>-seed<s>/
+        predictions.parquet   utterance_id, p_<class> for every task class
+        record.json           who made it, on which task fingerprint, how
+
+The predictions cover the fold's AR test set (it contains the MR and PR test
+sets), one row per clip, probabilities summing to 1.  The record is written
+last, so a folder without ``record.json`` is an unfinished cell.  Both are
+written atomically.  Everything read is validated: each problem is an error
+naming the file, the row and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import atomic
+from .errors import InputError
+
+SCHEMA_VERSION = 1
+RECORD = "record.json"
+PREDICTIONS = "predictions.parquet"
+SUM_TOLERANCE = 1e-6
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_REQUIRED = {"schema": int, "task": str, "task_fingerprint": str, "fold": int, "train_rule": str,
+             "seed": int, "submission": dict}
+
+
+@dataclass(frozen=True)
+class CellKey:
+    task: str
+    submission: str
+    fold: int
+    train_rule: str
+    seed: int
+
+    def folder(self, runs: str | Path) -> Path:
+        for part in (self.task, self.submission):
+            if not _NAME.match(part):
+                raise InputError(f"unsafe name {part!r} for a run folder",
+                                 fix="names are letters, digits, '.', '_', '+' and '-'")
+        return Path(runs) / self.task / self.submission / \
+            f"fold{self.fold}-{self.train_rule}-seed{self.seed}"
+
+
+@dataclass
+class Record:
+    """A validated ``record.json`` and where it lives."""
+
+    path: Path
+    data: dict[str, Any] = field(repr=False)
+
+    @property
+    def key(self) -> CellKey:
+        d = self.data
+        return CellKey(d["task"], d["submission"]["name"], d["fold"], d["train_rule"], d["seed"])
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    @property
+    def predictions_path(self) -> Path:
+        return self.folder / self.data.get("predictions", PREDICTIONS)
+
+
+def prob_columns(classes: list[str] | tuple[str, ...]) -> list[str]:
+    return [f"p_{c}" for c in classes]
+
+
+def write_cell(folder: str | Path, record: dict[str, Any], ids: np.ndarray, probs: np.ndarray,
+               classes: list[str] | tuple[str, ...]) -> Path:
+    """Write predictions then the record (atomically, in that order)."""
+    folder = Path(folder)
+    table = pa.table({"utterance_id": pa.array([str(u) for u in ids], pa.string()),
+                      **{c: pa.array(np.asarray(probs[:, i], dtype=np.float64))
+                         for i, c in enumerate(prob_columns(classes))}})
+    atomic.write_with(folder / PREDICTIONS, lambda tmp: pq.write_table(table, tmp))
+    atomic.write_json(folder / RECORD, {"schema": SCHEMA_VERSION, "predictions": PREDICTIONS,
+                                        **record})
+    return folder
+
+
+def read_record(path: str | Path) -> Record:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"unreadable run record: {exc}", file=path,
+                         fix="rerun this cell (serbench run resumes) or delete its folder") from exc
+    if not isinstance(data, dict):
+        raise InputError("a run record must be a JSON object", file=path)
+    for key, kind in _REQUIRED.items():
+        if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
+            raise InputError(f"record key {key!r} missing or not a {kind.__name__}", file=path,
+                             fix="records are written by serbench run; rerun the cell")
+    if data["schema"] > SCHEMA_VERSION:
+        raise InputError(f"record schema {data['schema']} is newer than this serbench "
+                         f"({SCHEMA_VERSION})", file=path, fix="upgrade serbench")
+    sub = data["submission"]
+    if not isinstance(sub.get("name"), str) or not _NAME.match(sub["name"]):
+        raise InputError("record needs submission.name (letters, digits, . _ + -)", file=path)
+    pred = data.get("predictions", PREDICTIONS)
+    if not isinstance(pred, str) or "/" in pred or "\\" in pred or pred.startswith("."):
+        raise InputError(f"predictions file name {pred!r} must be a plain file name in the "
+                         "record's folder", file=path)
+    return Record(path, data)
+
+
+def find_records(root: str | Path) -> tuple[list[Record], list[tuple[Path, str]]]:
+    """All readable records under ``root`` (sorted) and the unreadable ones with why."""
+    root = Path(root)
+    good, bad = [], []
+    paths = [root] if root.is_file() else sorted(root.rglob(RECORD))
+    for p in paths:
+        try:
+            good.append(read_record(p))
+        except InputError as exc:
+            bad.append((p, exc.problem))
+    return good, bad
+
+
+def read_predictions(path: str | Path, classes: list[str] | tuple[str, ...],
+                     expected_ids: np.ndarray) -> np.ndarray:
+    """Probabilities [N, K] aligned with ``expected_ids``; every defect is an error."""
+    path = Path(path)
+    try:
+        if path.suffix == ".csv":
+            df = pd.read_csv(path, dtype={"utterance_id": str})
+        else:
+            df = pq.read_table(path).to_pandas()
+    except FileNotFoundError:
+        raise InputError("prediction file not found", file=path,
+                         fix="rerun the cell; its record points at a missing file") from None
+    except (OSError, pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"unreadable prediction file: {exc}", file=path,
+                         fix="rerun the cell") from exc
+    want = prob_columns(classes)
+    if "utterance_id" not in df.columns:
+        raise InputError("no utterance_id column", file=path,
+                         fix="columns must be utterance_id, " + ", ".join(want))
+    have = [c for c in df.columns if c.startswith("p_")]
+    if have != want:
+        raise InputError(f"wrong class columns: expected {len(want)} {want}, found {len(have)} "
+                         f"{have}", file=path,
+                         fix="one p_<class> column per task class, in the task's class order")
+    ids = df["utterance_id"].astype(str).to_numpy()
+    dup = pd.Series(ids).duplicated().to_numpy()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise InputError(f"utterance {ids[i]!r} predicted twice", file=path, row=i + 1,
+                         fix="one row per test clip")
+    try:
+        probs = df[want].to_numpy(dtype=np.float64)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"probabilities must be numbers: {exc}", file=path) from exc
+    for bad, what in ((~np.isfinite(probs).all(axis=1), "NaN or infinite probability"),
+                      ((probs < 0).any(axis=1), "negative probability"),
+                      (np.abs(probs.sum(axis=1) - 1.0) > SUM_TOLERANCE,
+                       f"probabilities do not sum to 1 (tolerance {SUM_TOLERANCE})")):
+        bad = bad & np.isfinite(probs).all(axis=1) if "sum" in what else bad
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{what}: utterance {ids[i]!r} has {probs[i].round(6).tolist()} "
+                             f"({int(bad.sum())} rows)", file=path, row=i + 1,
+                             fix="write a probability distribution per clip (softmax outputs)")
+    expected = np.asarray(expected_ids).astype(str)
+    unknown = np.setdiff1d(ids, expected)
+    missing = np.setdiff1d(expected, ids)
+    if len(unknown):
+        raise InputError(f"{len(unknown)} predicted utterance(s) are not in this fold's test set, "
+                         f"e.g. {unknown[:5].tolist()}", file=path,
+                         fix="predict exactly the fold's AR test clips")
+    if len(missing):
+        raise InputError(f"{len(missing)} test utterance(s) have no prediction, e.g. "
+                         f"{missing[:5].tolist()}", file=path,
+                         fix="predict every clip of the fold's AR test set")
+    order = pd.Index(ids).get_indexer(expected)
+    return probs[order]

@@ -1,0 +1,85 @@
+"""The leaderboard: regenerated from records, deterministic, missing shown as missing, renders."""
+
+import filecmp
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from runs_fixture import make_runs, noisy_oracle, prior
+
+from serbench import leaderboard as lb
+from serbench.tasks import load_task
+
+
+@pytest.fixture
+def runs(home, tmp_path: Path) -> Path:
+    demo = load_task("demo")
+    root = tmp_path / "runs"
+    make_runs(demo, root, "oracle", noisy_oracle)
+    make_runs(demo, root, "prior", prior, rules=("AR",))
+    make_runs(demo, root, "prior", prior, rules=("MR",), folds=(1, 2, 3))
+    broken = root / "demo" / "prior" / "fold9-PR-seed0"
+    broken.mkdir()
+    (broken / "record.json").write_text("{truncated")
+    return root
+
+
+def _tree(d: Path) -> list[str]:
+    return sorted(str(p.relative_to(d)) for p in d.rglob("*") if p.is_file())
+
+
+def test_regeneration_is_byte_identical(runs: Path, tmp_path: Path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    lb.write(lb.build(runs, n_resamples=100), a)
+    lb.write(lb.build(runs, n_resamples=100), b)
+    assert _tree(a) == _tree(b)
+    assert "index.html" in _tree(a) and "leaderboard.csv" in _tree(a)
+    assert sum(1 for f in _tree(a) if f.endswith(".svg")) == 5  # 2 x 3x3, F1 bars, 2 confusion
+    for f in _tree(a):
+        assert filecmp.cmp(a / f, b / f, shallow=False), f
+
+
+def test_contents(runs: Path, tmp_path: Path):
+    board = lb.build(runs, n_resamples=100)
+    lb.write(board, tmp_path)
+    readme = (tmp_path / "README.md").read_text()
+    # prior trained on MR has 3 of 5 folds: its row is missing, never zero
+    line = next(x for x in readme.splitlines() if x.startswith("| prior | 0.1 | MR |"))
+    assert "—" in line and "3/5" in line
+    assert "### oracle: training rule × test rule" in readme
+    assert "fold9-PR-seed0" in readme and "Skipped records" in readme
+    agg = next(a for a in board.tasks[0].aggregates if a.submission == "oracle")
+    top = agg.mean[("AR", "AR", "multilabel_macro_f1")]
+    assert f"{top:.4f}" in readme
+    csv_lines = (tmp_path / "leaderboard.csv").read_text().splitlines()
+    assert len(csv_lines) == 1 + 2 * 9 * 10  # 2 submissions x 3x3 cells x 10 metrics
+    row = next(x for x in csv_lines if x.startswith("demo,") and ",prior,0.1,MR,AR,kl," in x)
+    assert ",—,—," in row and row.endswith(",3,5,1,False")
+
+
+def test_index_html_renders_in_headless_chromium(runs: Path, tmp_path: Path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian chromium is not installed (.ci/run installs it)")
+    out = tmp_path / "board"
+    lb.write(lb.build(runs, n_resamples=100), out)
+    shot = tmp_path / "shot.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars"]
+    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1280,2400",
+                    (out / "index.html").as_uri()], check=True, capture_output=True, timeout=120)
+    dom = subprocess.run([chromium, *flags, "--dump-dom", (out / "index.html").as_uri()],
+                         check=True, capture_output=True, text=True, timeout=120).stdout
+    assert dom.count("<table") == 3 and "oracle" in dom and "plots/demo__per_class_f1.svg" in dom
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(shot)
+    assert img.shape[0] >= 2000 and img.shape[1] >= 1200
+    ink = (img[..., :3].mean(axis=2) < 0.9).mean()  # share of non-white pixels
+    assert ink > 0.02, "the page rendered (almost) blank"
+    keep = Path("/tmp/serbench-leaderboard-screenshot.png")
+    shutil.copy(shot, keep)
+    assert np.isfinite(img).all()
