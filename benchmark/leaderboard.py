@@ -134,6 +134,9 @@ def _markdown(board: Board) -> str:
            "Primary metric on the AR (all-inclusive) test set: mean over folds and seeds, "
            "[95% bootstrap interval over test clips], ± standard deviation over folds. "
            f"`{MISSING}` marks a missing result (not every fold was run), never a zero.", ""]
+    if not board.tasks:
+        out += ["No scored run records yet: run cells are written under `runs/` (see the "
+                "project README) and this page is regenerated with `serbench leaderboard`.", ""]
     for tb in board.tasks:
         spec = tb.task.spec
         fp = tb.task.fingerprint["fingerprint"][:12]

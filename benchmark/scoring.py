@@ -95,21 +95,27 @@ def score_probs(task: Task, key: CellKey, ids: np.ndarray, probs: np.ndarray, *,
         p = probs[[pos[u] for u in split.ids]]
         n[rule] = len(split)
         point[rule], samples[rule] = {}, {}
-        kinds = {M.METRICS[m].kind for m in metrics if applicable(m, rule)}
-        summed_point, summed_boot = {}, {}
-        for kind in sorted(kinds):
-            s = M.statistics(kind, split.targets, p, split.labels, double_softmax=double_softmax)
-            summed_point[kind] = s.sum(axis=0)
-            if n_resamples:
-                summed_boot[kind] = bs.resampled_sums(s, n_resamples,
-                                                      (seed, key.fold, RULE_SEED[rule]))
+        kinds = sorted({M.METRICS[m].kind for m in metrics if applicable(m, rule)})
+        blocks = [M.statistics(kind, split.targets, p, split.labels, double_softmax=double_softmax)
+                  for kind in kinds]
+        # One set of resamples for every metric of this test set: draw once, sum once.
+        stacked = np.hstack(blocks) if blocks else np.zeros((len(split), 0))
+        boot = (bs.resampled_sums(stacked, n_resamples, (seed, key.fold, RULE_SEED[rule]))
+                if n_resamples and len(split) else None)
+        summed_point, summed_boot, start = {}, {}, 0
+        for kind, block in zip(kinds, blocks, strict=True):
+            cols = slice(start, start + block.shape[1])
+            start += block.shape[1]
+            summed_point[kind] = block.sum(axis=0)
+            if boot is not None:
+                summed_boot[kind] = boot[:, cols]
         for m in metrics:
             if not applicable(m, rule) or len(split) == 0:
                 point[rule][m] = None
                 continue
             kind = M.METRICS[m].kind
             point[rule][m] = float(M.finalize(m, summed_point[kind], k))
-            if n_resamples:
+            if kind in summed_boot:
                 samples[rule][m] = M.finalize(m, summed_boot[kind], k)
         f1s[rule] = M.per_class_f1(split.targets, p).tolist() if len(split) else [0.0] * k
         if rule != "AR":

@@ -50,3 +50,33 @@ def test_errors_are_one_message_and_exit_2(home: Path, tmp_path: Path):
         assert res.returncode == 2, (args, res.stderr)
         assert expect in " ".join(res.stderr.split())
         assert "Traceback" not in res.stderr
+
+
+def test_score_leaderboard_compare_commands(home: Path, tmp_path: Path):
+    from runs_fixture import make_runs, noisy_oracle, prior
+
+    from serbench.tasks import load_task
+
+    demo = load_task("demo")
+    runs = tmp_path / "runs"
+    make_runs(demo, runs, "oracle", noisy_oracle, rules=("AR",))
+    make_runs(demo, runs, "prior", prior, rules=("AR",))
+    cell = runs / "demo" / "oracle" / "fold1-AR-seed0"
+    res = serbench("score", str(cell), "--json", "--resamples", "100", home=home)
+    assert res.returncode == 0, res.stderr
+    (scored,) = json.loads(res.stdout)["cells"]
+    assert scored["test"]["AR"]["metrics"]["uar"] is None
+    assert scored["test"]["MR"]["n"] < scored["test"]["PR"]["n"] < scored["test"]["AR"]["n"] == 72
+    res = serbench("score", str(cell), "--resamples", "100", home=home)
+    assert res.returncode == 0 and "trained on AR" in res.stdout and "n/a" in res.stdout
+    out = tmp_path / "board"
+    res = serbench("leaderboard", "--runs", str(runs), "--out", str(out), "--resamples", "50",
+                   home=home)
+    assert res.returncode == 0, res.stderr
+    assert (out / "index.html").exists() and (out / "leaderboard.json").exists()
+    res = serbench("compare", str(runs / "demo" / "oracle"), str(runs / "demo" / "prior"),
+                   "--json", "--resamples", "100", home=home)
+    cmp = json.loads(res.stdout)
+    assert cmp["cells"] == 5 and cmp["diff"] > 0 and cmp["p_bootstrap"] < 0.05
+    bad = serbench("score", str(tmp_path / "nothing-here"), home=home)
+    assert bad.returncode == 2 and "no readable record.json" in bad.stderr
