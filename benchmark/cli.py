@@ -395,6 +395,139 @@ def compare(
               f"t-test t = {res.t_subsets:.3f}, p = {res.p_subsets:.4g}")
 
 
+def _parse_config(items: list[str]) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            from .errors import InputError
+            raise InputError(f"--config {item!r} is not key=value",
+                             fix="e.g. --config loss=kl --config max_epochs=5")
+        try:
+            config[key] = json.loads(value)
+        except json.JSONDecodeError:
+            config[key] = value
+    return config
+
+
+@app.command()
+def run(
+    task: Annotated[str, typer.Option(help="Task name.")] = "demo",
+    submission: Annotated[str, typer.Option(
+        help="Submission name, path/to/file.py:ClassName, or an entry point.")] = "blstm-fc",
+    config: Annotated[list[str] | None, typer.Option(
+        help="Submission option key=value (JSON values), repeatable.")] = None,
+    folds: Annotated[str | None, typer.Option(help="Comma-separated folds (default all).")] = None,
+    rules: Annotated[str | None, typer.Option(help="Comma-separated training rules.")] = None,
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
+    runs: Annotated[Path, typer.Option(help="Run records folder.")] = Path("leaderboard/runs"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Leaderboard folder.")] =
+    Path("leaderboard"),
+    allow_missing_audio: Annotated[bool, typer.Option(
+        help="Predict test clips without audio as uniform (the record lists them).")] = False,
+    leaderboard_: Annotated[bool, typer.Option("--leaderboard/--no-leaderboard",
+                                               help="Rebuild the leaderboard after the grid.")]
+    = True,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples when scoring.")] = 1000,
+) -> None:
+    """Run a submission on a task's grid (folds x rules x seeds), score it, update the leaderboard.
+
+    With no arguments: the demo task with the blstm-fc baseline, end to end.
+    """
+    import time
+
+    from rich.progress import MofNCompleteColumn
+
+    from . import leaderboard as lb
+    from .plugins import resolve
+    from .runner import Runner
+
+    t0 = time.perf_counter()
+    built = _load(task)
+    cls = resolve(submission)
+    runner = Runner(built, cls, _parse_config(config or []), runs=runs, device=device)
+    keys = runner.cells([int(f) for f in folds.split(",")] if folds else None,
+                        rules.split(",") if rules else None, [int(s) for s in seeds.split(",")])
+    out.print(f"[bold]{cls.name}[/] v{cls.version} on [bold]{task}[/] "
+              f"({len(keys)} cells, device {runner.device}) -> {runs}")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[info]}"), TimeElapsedColumn())
+    with Progress(*columns, console=err) as progress:
+        feat = progress.add_task("features", total=None, info="")
+        runner.prepare_features(lambda d, n: progress.update(feat, completed=d, total=n))
+        progress.update(feat, visible=False)
+        grid = progress.add_task("grid", total=len(keys), info="")
+        train = progress.add_task("training", total=None, info="", visible=False)
+        results = []
+        for key in keys:
+            label = f"fold {key.fold} {key.train_rule} seed {key.seed}"
+            progress.update(grid, info=label)
+            progress.reset(train, total=None, visible=True, description=f"  {label}", info="")
+
+            def report(step: int, total: int, message: str, _h=train) -> None:
+                progress.update(_h, completed=step, total=total, info=message)
+
+            res = runner.run_cell(key, report)
+            results.append(res)
+            progress.update(train, visible=False)
+            progress.advance(grid)
+    done = sum(r.status == "done" for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
+    failed = [r for r in results if r.status == "failed"]
+    out.print(f"cells: {done} run, {skipped} already done, {len(failed)} failed")
+    for r in failed:
+        err.print(f"[red]failed[/] fold {r.key.fold} {r.key.train_rule} seed {r.key.seed}: "
+                  f"{r.message}  (traceback in {r.key.folder(runs) / 'error.txt'})")
+    if leaderboard_:
+        board = lb.build(runs, n_resamples=resamples)
+        lb.write(board, out_dir)
+        for tb in board.tasks:
+            if tb.task.spec.name != task:
+                continue
+            for agg in tb.aggregates:
+                if agg.submission != cls.name:
+                    continue
+                spec = tb.task.spec
+                table = Table(title=f"{cls.name} on {task}: {spec.primary_metric}, "
+                                    "training rule x test rule")
+                table.add_column("train \\ test")
+                for r in spec.rules:
+                    table.add_column(r, justify="right")
+                for tr in spec.rules:
+                    table.add_row(tr, *[
+                        f"{agg.mean[(tr, te, spec.primary_metric)]:.4f}"
+                        if (tr, te, spec.primary_metric) in agg.mean else "—"
+                        for te in spec.rules])
+                out.print(table)
+        out.print(f"leaderboard written to {out_dir}")
+    out.print(f"wall time {time.perf_counter() - t0:.1f} s")
+    if failed:
+        raise typer.Exit(1)
+
+
+submissions_app = typer.Typer(help="List the discoverable submissions.", no_args_is_help=True)
+app.add_typer(submissions_app, name="submissions")
+
+
+@submissions_app.command("list")
+def submissions_list(json_out: JsonOpt = False) -> None:
+    """Submissions from submissions/, SERBENCH_SUBMISSIONS_DIR and the entry-point group."""
+    from .plugins import available
+
+    rows = [{"name": name, "version": cls.version, "class": f"{cls.__module__}.{cls.__qualname__}",
+             "trains": cls.trains(), "source": where}
+            for name, (cls, where) in sorted(available().items())]
+    if json_out:
+        _print_json(rows)
+        return
+    table = Table("name", "version", "trains", "class", "from")
+    for r in rows:
+        table.add_row(r["name"], r["version"], "yes" if r["trains"] else "no", r["class"],
+                      r["source"])
+    out.print(table)
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)

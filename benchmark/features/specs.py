@@ -1,0 +1,104 @@
+"""Feature specs: what to compute from a waveform, and a stable key for the cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+class FeatureSpec:
+    """Base class: ``sample_rate``, ``key()`` and ``extract(waves, device)``."""
+
+    sample_rate: int = 16000
+    #: Seconds of audio per batch budget (length-bucketed batching of extraction).
+    batch_seconds: float = 64.0
+
+    def params(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    def key(self) -> str:
+        blob = json.dumps({"kind": type(self).__name__, **self.params()}, sort_keys=True)
+        return f"{type(self).__name__.lower()}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+    def extract(self, waves: list[np.ndarray], device: str = "cpu") -> list[np.ndarray]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class LogMel(FeatureSpec):
+    """Log-mel filterbank energies [T, n_mels] (transformers' audio_utils, Slaney mel)."""
+
+    n_mels: int = 40
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    sample_rate: int = 16000
+
+    def extract(self, waves: list[np.ndarray], device: str = "cpu") -> list[np.ndarray]:
+        from transformers.audio_utils import mel_filter_bank, spectrogram, window_function
+
+        win = int(self.sample_rate * self.win_ms / 1000)
+        hop = int(self.sample_rate * self.hop_ms / 1000)
+        n_fft = 1 << (win - 1).bit_length()
+        mel = mel_filter_bank(num_frequency_bins=n_fft // 2 + 1, num_mel_filters=self.n_mels,
+                              min_frequency=20.0, max_frequency=self.sample_rate / 2,
+                              sampling_rate=self.sample_rate, norm="slaney", mel_scale="slaney")
+        window = window_function(win, "hann")
+        out = []
+        for w in waves:
+            if len(w) < win:
+                w = np.pad(w, (0, win - len(w)))
+            spec = spectrogram(w, window, frame_length=win, hop_length=hop, fft_length=n_fft,
+                               power=2.0, mel_filters=mel, log_mel="log", mel_floor=1e-10,
+                               center=False)
+            out.append(spec.T.astype(np.float32))  # [T, n_mels]
+        return out
+
+
+@dataclass(frozen=True)
+class SSLHiddenStates(FeatureSpec):
+    """Hidden states of a frozen ``transformers`` audio encoder: [L, T, D] (float16).
+
+    ``model`` is a hub id or a local folder; ``layers`` None keeps every layer
+    (the CNN output projection plus each transformer layer, as
+    ``output_hidden_states`` gives them), or a tuple of layer indices.
+    """
+
+    model: str = "facebook/wav2vec2-base"
+    layers: tuple[int, ...] | None = None
+    sample_rate: int = 16000
+    batch_seconds: float = 64.0
+    normalize: bool = True
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def params(self) -> dict[str, Any]:
+        return {"model": self.model, "layers": self.layers, "sample_rate": self.sample_rate,
+                "normalize": self.normalize}
+
+    def extract(self, waves: list[np.ndarray], device: str = "cpu") -> list[np.ndarray]:
+        from .ssl import encode_batch
+
+        return encode_batch(self, waves, device)
+
+
+@dataclass(frozen=True)
+class EGeMAPS(FeatureSpec):
+    """openSMILE eGeMAPSv02 low-level descriptors [T, 25] (needs the ``opensmile`` package)."""
+
+    sample_rate: int = 16000
+
+    def extract(self, waves: list[np.ndarray], device: str = "cpu") -> list[np.ndarray]:
+        try:
+            import opensmile
+        except ImportError as exc:
+            from ..errors import InputError
+
+            raise InputError("eGeMAPS features need the opensmile package",
+                             fix="pip install 'serbench[egemaps]'") from exc
+        smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                                feature_level=opensmile.FeatureLevel.LowLevelDescriptors)
+        return [smile.process_signal(w, self.sample_rate).to_numpy(dtype=np.float32)
+                for w in waves]

@@ -1,0 +1,139 @@
+"""The submission plugin API: subclass :class:`Submission` in one file to enter the benchmark.
+
+A submission is asked, for every run cell (task, fold, training rule, seed),
+to ``fit`` on the cell's training split (selecting on its dev split) and then
+to ``predict_proba`` the fold's test clips.  Models that only infer leave
+``fit`` alone.  The harness owns everything else: folds, targets, features,
+seeds, devices, timing, validation of the outputs and the run record.
+
+Minimal example (a complete, runnable submission)::
+
+    import numpy as np
+    from serbench.submission import Submission
+
+    class Prior(Submission):
+        name = "prior"
+        version = "1.0"
+
+        def fit(self, train, dev, spec):
+            self.p = train.targets.mean(axis=0)
+
+        def predict_proba(self, batch):
+            return np.tile(self.p / self.p.sum(), (len(batch), 1))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+
+from .targets import hard_labels, label_smooth, multi_hot
+
+TargetKind = Literal["hard", "multi_hot", "distribution"]
+TARGET_KINDS = ("hard", "multi_hot", "distribution")
+#: The target kind a rule gives by default (consensus rules are one-hot).
+RULE_TARGET: dict[str, TargetKind] = {"MR": "hard", "PR": "hard", "AR": "distribution"}
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """What a submission is trained for in one run cell."""
+
+    task: str
+    classes: tuple[str, ...]
+    fold: int
+    train_rule: str
+    target_kind: TargetKind
+    seed: int
+    device: str
+    smoothing: float
+    amp_dtype: str | None = None  # "bfloat16" / "float16" on GPU, None on CPU
+    #: Call ``report(step, total, message)`` during training to drive the progress bar.
+    report: Callable[[int, int, str], None] | None = field(default=None, compare=False,
+                                                            repr=False)
+
+    @property
+    def k(self) -> int:
+        return len(self.classes)
+
+    def progress(self, step: int, total: int, message: str = "") -> None:
+        if self.report is not None:
+            self.report(step, total, message)
+
+
+@dataclass
+class Data:
+    """Clips handed to a submission: ids, targets and the means to reach their audio.
+
+    ``targets`` are the rule's unsmoothed targets (one-hot for MR/PR, the vote
+    distribution for AR); ``labels`` the consensus class (-1 where an AR clip
+    is tied).  ``features`` maps an utterance id to its cached feature array
+    when the submission declared ``features``; ``audio_paths`` always.
+    ``ratings`` holds every rating of these clips (for rater-aware models).
+    At prediction time targets and labels are empty: only ids and inputs.
+    """
+
+    ids: np.ndarray
+    audio_paths: np.ndarray
+    targets: np.ndarray
+    labels: np.ndarray
+    features: Any = None
+    ratings: pd.DataFrame | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def smoothed(self, epsilon: float) -> np.ndarray:
+        return label_smooth(self.targets, epsilon)
+
+    def multi_hot(self) -> np.ndarray:
+        return multi_hot(self.targets)
+
+    def hard(self, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Consensus classes; tied AR clips get a random top class with ``rng``."""
+        return hard_labels(self.targets, rng)
+
+    def take(self, index: Sequence[int] | np.ndarray) -> Data:
+        index = np.asarray(index)
+        return Data(self.ids[index], self.audio_paths[index],
+                    self.targets[index] if len(self.targets) else self.targets,
+                    self.labels[index] if len(self.labels) else self.labels,
+                    self.features, self.ratings)
+
+
+class Submission:
+    """Base class of every submission.
+
+    Class attributes: ``name`` (letters, digits, ``. _ + -``), ``version``,
+    ``features`` (a feature spec from :mod:`serbench.features`, or None for
+    raw audio paths).  Constructor keyword arguments are the submission's
+    configuration; they are recorded with every cell (``config()``).
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "0"
+    features: ClassVar[Any] = None
+    #: Training rule -> target kind; override to train e.g. with multi-hot targets.
+    target_kinds: ClassVar[dict[str, TargetKind]] = RULE_TARGET
+
+    def __init__(self, **config: Any) -> None:
+        self._config = dict(config)
+
+    def config(self) -> dict[str, Any]:
+        """The configuration recorded with every run cell (JSON-serialisable)."""
+        return dict(self._config)
+
+    def fit(self, train: Data, dev: Data, spec: FitSpec) -> None:
+        """Train on ``train`` (select on ``dev``); inference-only submissions skip it."""
+
+    def predict_proba(self, batch: Data) -> np.ndarray:
+        """Class probabilities [len(batch), K], rows summing to 1."""
+        raise NotImplementedError
+
+    @classmethod
+    def trains(cls) -> bool:
+        return cls.fit is not Submission.fit

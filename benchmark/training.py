@@ -1,0 +1,147 @@
+"""A small, deterministic training loop shared by the reference baselines.
+
+Mini-batches of variable-length feature sequences are padded and passed with
+their lengths; the loss is one of :mod:`serbench.losses`; the model with the
+lowest dev loss is kept (the released recipe selects on dev loss); training
+stops after ``patience`` epochs without improvement.  Shuffling uses a seeded
+generator, so a CPU run is repeatable bit for bit.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .losses import loss_fn, probabilities
+from .submission import Data, FitSpec
+from .targets import class_balanced_weights
+
+Collate = Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    loss: str = "cb_soft_ce"
+    lr: float = 1e-3
+    batch_size: int = 32
+    max_epochs: int = 30
+    patience: int = 5
+    weight_decay: float = 0.0
+
+
+def targets_for(loss: str, data: Data, spec: FitSpec, rng: np.random.Generator) -> np.ndarray:
+    """The training target of each loss (science.md e.1)."""
+    if loss == "ce":
+        return data.hard(rng)  # consensus class; tied AR clips get a random top class
+    if loss == "bce":
+        return data.multi_hot().astype(np.float32)
+    return data.smoothed(spec.smoothing).astype(np.float32)  # kl, cb_soft_ce
+
+
+def _autocast(spec: FitSpec):
+    if spec.amp_dtype and spec.device.startswith("cuda"):
+        return torch.autocast("cuda", dtype=getattr(torch, spec.amp_dtype))
+    return torch.autocast("cpu", enabled=False)
+
+
+def fit(model: torch.nn.Module, collate: Collate, train: Data, dev: Data, spec: FitSpec,
+        cfg: TrainConfig) -> dict[str, float]:
+    """Train ``model`` in place; returns the best dev loss and the epoch it was reached."""
+    device = torch.device(spec.device)
+    model.to(device)
+    rng = np.random.default_rng(spec.seed)
+    y_train = torch.as_tensor(targets_for(cfg.loss, train, spec, rng))
+    y_dev = torch.as_tensor(targets_for(cfg.loss, dev, spec, np.random.default_rng(spec.seed + 1)))
+    weights = None
+    if cfg.loss == "cb_soft_ce":
+        weights = torch.as_tensor(class_balanced_weights(train.smoothed(spec.smoothing)),
+                                  dtype=torch.float32, device=device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=spec.amp_dtype == "float16")
+    best, best_state, best_epoch, waited = float("inf"), None, 0, 0
+    n = len(train)
+    for epoch in range(1, cfg.max_epochs + 1):
+        model.train()
+        order = rng.permutation(n)
+        for start in range(0, n, cfg.batch_size):
+            idx = order[start:start + cfg.batch_size]
+            if len(idx) < 2:  # BatchNorm needs two samples; drop a last singleton
+                continue
+            x, lengths = collate(train.ids[idx])
+            with _autocast(spec):
+                logits = model(x.to(device), lengths.to(device))
+                loss = loss_fn(cfg.loss, logits.float(), y_train[idx].to(device), weights)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        dev_loss = evaluate_loss(model, collate, dev, y_dev, cfg, spec, weights)
+        if dev_loss < best - 1e-6:
+            best, best_epoch, waited = dev_loss, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            waited += 1
+        spec.progress(epoch, cfg.max_epochs, f"dev loss {dev_loss:.4f} (best {best:.4f})")
+        if waited >= cfg.patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return {"best_dev_loss": best, "best_epoch": best_epoch}
+
+
+@torch.no_grad()
+def evaluate_loss(model: torch.nn.Module, collate: Collate, data: Data, y: torch.Tensor,
+                  cfg: TrainConfig, spec: FitSpec, weights: torch.Tensor | None) -> float:
+    if len(data) == 0:
+        return float("nan")
+    model.eval()
+    device = torch.device(spec.device)
+    total, count = 0.0, 0
+    for start in range(0, len(data), 64):
+        idx = np.arange(start, min(start + 64, len(data)))
+        x, lengths = collate(data.ids[idx])
+        with _autocast(spec):
+            logits = model(x.to(device), lengths.to(device))
+        total += float(loss_fn(cfg.loss, logits.float(), y[idx].to(device), weights)) * len(idx)
+        count += len(idx)
+    return total / count
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, collate: Collate, data: Data, loss: str, spec: FitSpec
+            ) -> np.ndarray:
+    model.eval()
+    device = torch.device(spec.device)
+    x, lengths = collate(data.ids)
+    with _autocast(spec):
+        logits = model(x.to(device), lengths.to(device))
+    return probabilities(loss, logits.float()).cpu().numpy().astype(np.float64)
+
+
+def pad(arrays: list[np.ndarray], time_axis: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack variable-length arrays along a new batch axis, zero-padding the time axis."""
+    lengths = torch.tensor([a.shape[time_axis] for a in arrays])
+    longest = int(lengths.max())
+    shape = list(arrays[0].shape)
+    shape[time_axis] = longest
+    out = np.zeros([len(arrays), *shape], dtype=np.float32)
+    for i, a in enumerate(arrays):
+        sl = [slice(None)] * a.ndim
+        sl[time_axis] = slice(0, a.shape[time_axis])
+        out[(i, *sl)] = a
+    return torch.from_numpy(out), lengths
+
+
+def masked_mean(x: torch.Tensor, lengths: torch.Tensor, time_dim: int = 1) -> torch.Tensor:
+    """Mean over the valid frames only (padding excluded)."""
+    t = x.shape[time_dim]
+    mask = (torch.arange(t, device=x.device)[None, :] < lengths[:, None]).to(x.dtype)
+    shape = [mask.shape[0]] + [1] * (x.dim() - 1)
+    shape[time_dim] = t
+    mask = mask.view(shape)
+    denom = lengths.clamp_min(1).view(-1, *[1] * (x.dim() - 2)).to(x.dtype)
+    return (x * mask).sum(time_dim) / denom

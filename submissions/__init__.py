@@ -1,0 +1,1 @@
+"""Reference baselines, installed as ``serbench.baselines``: modules of Submission classes."""

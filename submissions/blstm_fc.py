@@ -1,0 +1,88 @@
+"""BLSTM-FC: a recurrent baseline on frame-level acoustic features.
+
+The rater-modelling chapter's BLSTM-FC configuration is not public
+(science.md e.3, [UNKNOWN]); these defaults are serbench's own choice:
+per-dimension z-normalisation with training-set statistics, a 2-layer BLSTM,
+masked mean pooling, FC(64)-ReLU-Dropout(0.5), FC(K); Adam 1e-3, batch 32, at
+most 15 epochs with selection on dev loss and early stopping (patience 4); every
+4th frame of 10 ms features (a 40 ms step) keeps CPU training of the demo grid
+within minutes.  Features: log-mel filterbanks (default) or openSMILE
+eGeMAPS low-level descriptors (``feature="egemaps"``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from serbench import training
+from serbench.features import EGeMAPS, LogMel
+from serbench.submission import Data, FitSpec, Submission
+
+
+class BlstmNet(nn.Module):
+    def __init__(self, dim: int, k: int, hidden: int, layers: int, fc: int, dropout: float,
+                 pooling: str) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(dim, hidden, num_layers=layers, batch_first=True, bidirectional=True)
+        self.head = nn.Sequential(nn.Linear(2 * hidden, fc), nn.ReLU(), nn.Dropout(dropout),
+                                  nn.Linear(fc, k))
+        self.pooling = pooling
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, (h, _) = self.lstm(packed)
+        if self.pooling == "last":
+            pooled = torch.cat([h[-2], h[-1]], dim=-1)
+        else:
+            out, _ = pad_packed_sequence(out, batch_first=True)
+            pooled = training.masked_mean(out, lengths.to(out.device))
+        return self.head(pooled)
+
+
+class BlstmFc(Submission):
+    """2-layer BLSTM -> pooling -> FC(64)-ReLU-Dropout -> FC(K)."""
+
+    name = "blstm-fc"
+    version = "1.0"
+
+    def __init__(self, feature: str = "logmel", hidden: int = 64, layers: int = 2, fc: int = 64,
+                 dropout: float = 0.5, pooling: str = "mean", loss: str = "cb_soft_ce",
+                 lr: float = 1e-3, batch_size: int = 32, max_epochs: int = 15, patience: int = 4,
+                 frame_step: int = 4) -> None:
+        super().__init__(feature=feature, hidden=hidden, layers=layers, fc=fc, dropout=dropout,
+                         pooling=pooling, loss=loss, lr=lr, batch_size=batch_size,
+                         max_epochs=max_epochs, patience=patience, frame_step=frame_step)
+        if feature not in ("logmel", "egemaps"):
+            raise ValueError("feature must be 'logmel' or 'egemaps'")
+        self.cfg = training.TrainConfig(loss=loss, lr=lr, batch_size=batch_size,
+                                        max_epochs=max_epochs, patience=patience)
+        self.c = self._config
+
+    def feature_spec(self):
+        return LogMel() if self.c["feature"] == "logmel" else EGeMAPS()
+
+    def _collate(self, store):
+        step = self.c["frame_step"]
+
+        def collate(ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+            feats = [(store[u][::step] - self.mean) / self.std for u in ids]
+            return training.pad(feats)
+
+        return collate
+
+    def fit(self, train: Data, dev: Data, spec: FitSpec) -> None:
+        torch.manual_seed(spec.seed)
+        frames = np.concatenate([train.features[u] for u in train.ids])
+        self.mean = frames.mean(axis=0).astype(np.float32)
+        self.std = (frames.std(axis=0) + 1e-5).astype(np.float32)
+        self.model = BlstmNet(frames.shape[1], spec.k, self.c["hidden"], self.c["layers"],
+                              self.c["fc"], self.c["dropout"], self.c["pooling"])
+        self.spec = spec
+        self.collate = self._collate(train.features)
+        self.summary = training.fit(self.model, self.collate, train, dev, spec, self.cfg)
+
+    def predict_proba(self, batch: Data) -> np.ndarray:
+        return training.predict(self.model, self.collate, batch, self.cfg.loss, self.spec)
