@@ -1,0 +1,108 @@
+"""ssl-mlp: a frozen SSL encoder, a learnable weighted sum of its layers, the released head.
+
+SUPERB-style: the encoder (wav2vec 2.0, HuBERT, WavLM, data2vec-audio; any hub
+id or local folder ``transformers`` loads) runs once per corpus through the
+feature cache; a softmax-weighted sum of all hidden layers is mean-pooled over
+time and fed to the released head (science.md e.1): [Dropout(0.5) ->
+Linear(D, 1024) -> BatchNorm -> ReLU] x 2 -> Linear(1024, K).
+
+Pooling: ``mean`` (default) averages the clip's own frames; ``unmasked_mean``
+reproduces the released code, which averages over the padded batch length
+(padding frames count as zeros, so a clip's vector shrinks with the longest
+clip of its batch).  Both are linear in the frames, so each layer is pooled
+once per clip and training touches [L, D] vectors only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from serbench import training
+from serbench.features import SSLHiddenStates
+from serbench.submission import Data, FitSpec, Submission
+
+# Per-layer pooled vectors shared by every cell of a run: (cache folder, utterance) ->
+# ([L, D] mean over frames, number of frames).  Pooling is the only pass over the frames.
+_POOLED: dict[tuple[str, str], tuple[np.ndarray, int]] = {}
+
+
+def released_head(dim: int, k: int, hidden: int = 1024, layers: int = 2,
+                  dropout: float = 0.5) -> nn.Sequential:
+    blocks: list[nn.Module] = []
+    for i in range(layers):
+        blocks += [nn.Dropout(dropout), nn.Linear(dim if i == 0 else hidden, hidden),
+                   nn.BatchNorm1d(hidden), nn.ReLU()]
+    return nn.Sequential(*blocks, nn.Linear(hidden, k))
+
+
+class LayerWeightedHead(nn.Module):
+    def __init__(self, n_layers: int, dim: int, k: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.layer_logits = nn.Parameter(torch.zeros(n_layers))
+        self.head = released_head(dim, k, hidden, 2, dropout)
+
+    def forward(self, pooled: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        w = torch.softmax(self.layer_logits, dim=0)
+        x = (pooled * w[None, :, None]).sum(1) * scale[:, None]
+        return self.head(x)
+
+
+class SslMlp(Submission):
+    """Frozen encoder -> weighted layer sum -> mean pooling -> released 2x1024 head."""
+
+    name = "ssl-mlp"
+    version = "1.0"
+
+    def __init__(self, model: str = "facebook/wav2vec2-base", pooling: str = "mean",
+                 hidden: int = 1024, dropout: float = 0.5, loss: str = "cb_soft_ce",
+                 lr: float = 1e-4, batch_size: int = 32, max_epochs: int = 30,
+                 patience: int = 5) -> None:
+        super().__init__(model=model, pooling=pooling, hidden=hidden, dropout=dropout, loss=loss,
+                         lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience)
+        if pooling not in ("mean", "unmasked_mean"):
+            raise ValueError("pooling must be 'mean' or 'unmasked_mean'")
+        self.c = self._config
+        self.cfg = training.TrainConfig(loss=loss, lr=lr, batch_size=batch_size,
+                                        max_epochs=max_epochs, patience=patience)
+        self._pooled: dict[str, tuple[np.ndarray, int]] = {}
+
+    def feature_spec(self) -> SSLHiddenStates:
+        return SSLHiddenStates(model=self.c["model"])
+
+    def _pool(self, store, ids) -> None:
+        folder = str(getattr(store, "path", id(store)))
+        for u in ids:
+            if u in self._pooled:
+                continue
+            key = (folder, str(u))
+            if key not in _POOLED:
+                h = store[u]  # [L, T, D] float16
+                _POOLED[key] = (h.mean(axis=1, dtype=np.float32), h.shape[1])
+            self._pooled[u] = _POOLED[key]
+
+    def _collate(self, ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = torch.from_numpy(np.stack([self._pooled[u][0] for u in ids]))
+        frames = torch.tensor([self._pooled[u][1] for u in ids], dtype=torch.float32)
+        if self.c["pooling"] == "unmasked_mean":
+            scale = frames / frames.max()
+        else:
+            scale = torch.ones(len(ids))
+        return pooled, scale
+
+    def fit(self, train: Data, dev: Data, spec: FitSpec) -> None:
+        torch.manual_seed(spec.seed)
+        self._pool(train.features, train.ids)
+        self._pool(dev.features, dev.ids)
+        n_layers, dim = next(iter(self._pooled.values()))[0].shape
+        self.model = LayerWeightedHead(n_layers, dim, spec.k, self.c["hidden"], self.c["dropout"])
+        self.spec = spec
+        self.summary = training.fit(self.model, self._collate, train, dev, spec, self.cfg)
+
+    def predict_proba(self, batch: Data) -> np.ndarray:
+        self._pool(batch.features, batch.ids)
+        return training.predict(self.model, self._collate, batch, self.cfg.loss, self.spec)
+
+    def layer_weights(self) -> np.ndarray:
+        return torch.softmax(self.model.layer_logits.detach(), 0).cpu().numpy()
