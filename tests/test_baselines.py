@@ -86,3 +86,17 @@ def test_feature_spec_keys_differ_by_encoder_and_layers():
     assert a.key() != SSLHiddenStates(model="microsoft/wavlm-base").key()
     assert a.key() != SSLHiddenStates(model="facebook/wav2vec2-base", layers=(3, 6)).key()
     assert a.key() == SSLHiddenStates(model="facebook/wav2vec2-base").key()
+
+
+def test_blstm_fc_on_egemaps_lld(demo, tmp_path: Path):
+    pytest.importorskip("opensmile", reason="the egemaps extra is not installed "
+                        "(.ci/run installs it)")
+    runner = Runner(demo, plugins.resolve("blstm-fc"),
+                    {"feature": "egemaps", "hidden": 8, "fc": 8, "max_epochs": 1},
+                    runs=tmp_path / "runs", device="cpu")
+    runner.prepare_features()
+    utt = demo.counts.ids[0]
+    frames = runner.store[utt]
+    assert frames.shape[1] == 25 and frames.shape[0] > 50  # 25 LLDs every 10 ms
+    (key,) = runner.cells([3], ["PR"], [0])
+    assert runner.run_cell(key).status == "done"
