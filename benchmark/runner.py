@@ -157,8 +157,7 @@ class Runner:
         if len(ids) == 0:
             raise InputError(f"task {self.task.spec.name} has no audio",
                              fix="prepare it from a source that includes the audio files")
-        self.store = build_store(self.task.spec.name, self.task.fingerprint["fingerprint"], ids,
-                                 np.array([self.audio[u] for u in ids], dtype=object),
+        self.store = build_store(ids, np.array([self.audio[u] for u in ids], dtype=object),
                                  np.array([self.durations[u] for u in ids]), spec,
                                  device=self.device, progress=progress)
 

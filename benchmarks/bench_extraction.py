@@ -73,7 +73,7 @@ def main() -> None:
     seconds = float(durs.sum())
     enc = encoder_dir(args.config)
     spec = SSLHiddenStates(model=str(enc), batch_seconds=args.batch_seconds)
-    shutil.rmtree(store_dir("demo", task.fingerprint["fingerprint"], spec), ignore_errors=True)
+    shutil.rmtree(store_dir(paths, spec), ignore_errors=True)
     model = AutoModel.from_pretrained(enc).eval()
     batches = length_buckets(durs, args.batch_seconds)
     mean_batch = len(ids) / len(batches)
@@ -81,7 +81,7 @@ def main() -> None:
     forward(model, waves[:2])  # warm-up
 
     t0 = time.perf_counter()
-    build_store("demo", task.fingerprint["fingerprint"], ids, paths, durs, spec)
+    build_store(ids, paths, durs, spec)
     t_harness = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -100,3 +100,33 @@ def test_blstm_fc_on_egemaps_lld(demo, tmp_path: Path):
     assert frames.shape[1] == 25 and frames.shape[0] > 50  # 25 LLDs every 10 ms
     (key,) = runner.cells([3], ["PR"], [0])
     assert runner.run_cell(key).status == "done"
+
+
+def test_cache_is_shared_and_extended_not_recomputed(demo, tmp_path: Path):
+    from serbench.features import LogMel, build_store
+
+    meta = demo.meta
+    ids = meta.index.to_numpy()
+    paths = meta["audio_path"].to_numpy()
+    durs = meta["duration"].astype(float).to_numpy()
+    first = build_store(ids[:100], paths[:100], durs[:100], LogMel())
+    assert len(first) == 100
+    kept = first[ids[5]].copy()
+    calls = []
+
+    class Counting(LogMel):
+        def extract(self, waves, device="cpu"):
+            calls.append(len(waves))
+            return super().extract(waves, device)
+
+    spec = Counting()
+    assert spec.key().startswith("counting-")
+    build_store(ids[:100], paths[:100], durs[:100], spec)
+    assert sum(calls) == 100
+    calls.clear()
+    bigger = build_store(ids[50:150], paths[50:150], durs[50:150], spec)  # another "task"
+    assert sum(calls) == 50 and len(bigger) == 150  # only the 50 new clips were computed
+    calls.clear()
+    build_store(ids[:150], paths[:150], durs[:150], spec)
+    assert sum(calls) == 0
+    np.testing.assert_array_equal(bigger[ids[5]], kept)

@@ -80,3 +80,11 @@ def test_score_leaderboard_compare_commands(home: Path, tmp_path: Path):
     assert cmp["cells"] == 5 and cmp["diff"] > 0 and cmp["p_bootstrap"] < 0.05
     bad = serbench("score", str(tmp_path / "nothing-here"), home=home)
     assert bad.returncode == 2 and "no readable record.json" in bad.stderr
+
+
+def test_submissions_list(home: Path):
+    res = serbench("submissions", "list", "--json", home=home)
+    assert res.returncode == 0, res.stderr
+    rows = {r["name"]: r for r in json.loads(res.stdout)}
+    assert {"blstm-fc", "ssl-mlp", "ssl-finetune"} <= set(rows)
+    assert rows["ssl-mlp"]["trains"] is True and rows["blstm-fc"]["source"] == "submissions/"

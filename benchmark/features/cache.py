@@ -1,10 +1,14 @@
-"""The feature cache: one memory-mapped Arrow file per (task, feature spec).
+"""The feature cache: one memory-mapped Arrow file per (corpus, feature spec).
 
 Features are extracted once, in length-sorted batches (little padding), and
-written to ``$SERBENCH_HOME/features/<task>-<fingerprint>/<spec key>/features.arrow``
+written to ``$SERBENCH_HOME/features/<corpus key>/<spec key>/features.arrow``
 through a temporary file renamed into place, so an interrupted extraction
-leaves no half cache.  Reading maps the file and returns zero-copy numpy views,
-so every cell, fold, rule and seed of a run shares one copy in the page cache.
+leaves no half cache.  The corpus key hashes the folders holding the audio, so
+every task built on the same audio (and every cell, fold, rule and seed)
+shares one extraction; a task that needs clips the cache lacks extends it (cached
+clips are copied, only the new ones are computed).  Reading maps the file and
+returns zero-copy numpy views, so every cell of a run shares one copy in the
+page cache.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from ..errors import InputError
 from .specs import FeatureSpec
 
 FILE = "features.arrow"
-_SCHEMA = pa.schema([("utterance_id", pa.string()), ("shape", pa.list_(pa.int32())),
+_SCHEMA = pa.schema([("utterance_id", pa.string()), ("audio_path", pa.string()),
+                     ("duration", pa.float64()), ("shape", pa.list_(pa.int32())),
                      ("dtype", pa.string()), ("data", pa.large_binary())])
 
 
@@ -33,11 +38,17 @@ class FeatureStore:
         try:
             source = pa.memory_map(str(self.path / FILE), "r")
             self._table = pa.ipc.open_file(source).read_all()
+            if self._table.schema.names != _SCHEMA.names:
+                raise pa.ArrowInvalid(f"columns {self._table.schema.names}, expected "
+                                      f"{_SCHEMA.names}")
         except (OSError, pa.ArrowException) as exc:
             raise InputError(f"unreadable feature cache: {exc}", file=self.path / FILE,
                              fix="delete the folder; it is rebuilt on the next run") from exc
         ids = self._table.column("utterance_id").to_pylist()
         self._index = {u: i for i, u in enumerate(ids)}
+        col = self._table.column
+        self.audio_paths = dict(zip(ids, col("audio_path").to_pylist(), strict=True))
+        self.durations = dict(zip(ids, col("duration").to_pylist(), strict=True))
         self._shape = self._table.column("shape").to_pylist()
         self._dtype = self._table.column("dtype").to_pylist()
         self._data = self._table.column("data")
@@ -75,13 +86,19 @@ def length_buckets(durations: np.ndarray, budget_seconds: float) -> list[np.ndar
     return batches
 
 
-def store_dir(task_name: str, fingerprint: str, spec: FeatureSpec) -> Path:
-    return paths.home() / "features" / f"{task_name}-{fingerprint[:12]}" / spec.key()
+def corpus_key(audio_paths: np.ndarray) -> str:
+    """A key for the audio a set of clips comes from: a hash of their folders."""
+    import hashlib
+
+    folders = sorted({str(Path(p).resolve().parent) for p in audio_paths})
+    return hashlib.sha256("\n".join(folders).encode()).hexdigest()[:16]
+
+
+def store_dir(audio_paths: np.ndarray, spec: FeatureSpec) -> Path:
+    return paths.home() / "features" / corpus_key(audio_paths) / spec.key()
 
 
 def build_store(
-    task_name: str,
-    fingerprint: str,
     ids: np.ndarray,
     audio_paths: np.ndarray,
     durations: np.ndarray,
@@ -91,37 +108,63 @@ def build_store(
     max_seconds: float | None = audio.DEFAULT_MAX_SECONDS,
     progress: Callable[[int, int], None] | None = None,
 ) -> FeatureStore:
-    """Extract features of ``ids`` (with audio) unless the cache already holds them."""
-    folder = store_dir(task_name, fingerprint, spec)
+    """Features of ``ids``: the cached ones, extracting (and keeping) whatever is missing."""
+    folder = store_dir(audio_paths, spec)
+    ids = np.asarray(ids, dtype=object)
+    audio_paths = np.asarray(audio_paths, dtype=object)
+    durations = np.array([d if d is not None and d == d else 0.0 for d in durations], dtype=float)
+    old = None
     if (folder / "meta.json").exists() and (folder / FILE).exists():
-        store = FeatureStore(folder)
-        if all(u in store for u in ids):
-            return store
-    durations = np.array([d if d == d and d is not None else 0.0 for d in durations], dtype=float)
+        try:
+            old = FeatureStore(folder)
+        except InputError:  # unreadable or from an older layout: rebuilt below
+            old = None
+    cached = {str(u) for u, p in zip(ids, audio_paths, strict=True)
+              if old is not None and u in old and old.audio_paths[u] == str(p)}
+    if old is not None and len(cached) == len(ids):
+        return old
+    todo = np.array([i for i, u in enumerate(ids) if str(u) not in cached], dtype=int)
+    keep = [] if old is None else [u for u in old.audio_paths if u not in set(map(str, ids))
+                                   or u in cached]
     cap = max_seconds if max_seconds is not None else np.inf
-    batches = length_buckets(np.minimum(durations, cap), spec.batch_seconds)
+    batches = [todo[b] for b in length_buckets(np.minimum(durations[todo], cap),
+                                               spec.batch_seconds)]
     folder.mkdir(parents=True, exist_ok=True)
+    total = len(keep) + len(todo)
     done = 0
 
     def write(tmp: Path) -> None:
         nonlocal done
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, _SCHEMA) as writer:
+            for start in range(0, len(keep), 256):  # clips already cached: copied, not recomputed
+                part = keep[start:start + 256]
+                writer.write_batch(_batch(part, [old.audio_paths[u] for u in part],
+                                          [old.durations[u] for u in part],
+                                          [old[u] for u in part]))
+                done += len(part)
             for batch in batches:
                 waves = [audio.load(audio_paths[i], spec.sample_rate, max_seconds) for i in batch]
-                feats = spec.extract(waves, device)
-                writer.write_batch(pa.record_batch([
-                    pa.array([str(ids[i]) for i in batch], pa.string()),
-                    pa.array([list(f.shape) for f in feats], pa.list_(pa.int32())),
-                    pa.array([str(f.dtype) for f in feats], pa.string()),
-                    pa.array([np.ascontiguousarray(f).tobytes() for f in feats],
-                             pa.large_binary()),
-                ], schema=_SCHEMA))
+                writer.write_batch(_batch([str(ids[i]) for i in batch],
+                                          [str(audio_paths[i]) for i in batch],
+                                          [float(durations[i]) for i in batch],
+                                          spec.extract(waves, device)))
                 done += len(batch)
                 if progress is not None:
-                    progress(done, len(ids))
+                    progress(done, total)
 
     atomic.write_with(folder / FILE, write)
-    atomic.write_json(folder / "meta.json", {"task": task_name, "fingerprint": fingerprint,
-                                             "spec": type(spec).__name__,
-                                             "params": spec.params(), "n": len(ids)})
+    atomic.write_json(folder / "meta.json", {"spec": type(spec).__name__,
+                                             "params": spec.params(), "n": total})
     return FeatureStore(folder)
+
+
+def _batch(ids: list[str], paths: list[str], durations: list[float],
+           feats: list[np.ndarray]) -> pa.RecordBatch:
+    return pa.record_batch([
+        pa.array(ids, pa.string()),
+        pa.array(paths, pa.string()),
+        pa.array(durations, pa.float64()),
+        pa.array([list(f.shape) for f in feats], pa.list_(pa.int32())),
+        pa.array([str(f.dtype) for f in feats], pa.string()),
+        pa.array([np.ascontiguousarray(f).tobytes() for f in feats], pa.large_binary()),
+    ], schema=_SCHEMA)
