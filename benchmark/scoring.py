@@ -83,6 +83,37 @@ def load_probs(task: Task, record: Record) -> tuple[np.ndarray, np.ndarray]:
     return ids, read_predictions(record.predictions_path, task.spec.classes, ids)
 
 
+def score_test_set(names: list[str], targets: np.ndarray, probs: np.ndarray,
+                   labels: np.ndarray | None, *, n_resamples: int, seed: int | tuple[int, ...],
+                   double_softmax: bool = False
+                   ) -> tuple[dict[str, float | None], dict[str, np.ndarray]]:
+    """Point scores and bootstrap samples of ``names`` on one test set.
+
+    The statistics of every metric family are stacked so that one set of
+    resamples serves all metrics: drawn once, summed once.
+    """
+    k = probs.shape[1]
+    kinds = sorted({M.METRICS[m].kind for m in names})
+    blocks = [M.statistics(kind, targets, probs, labels, double_softmax=double_softmax)
+              for kind in kinds]
+    boot = (bs.resampled_sums(np.hstack(blocks), n_resamples, seed)
+            if n_resamples and blocks and len(targets) else None)
+    summed_point, summed_boot, start = {}, {}, 0
+    for kind, block in zip(kinds, blocks, strict=True):
+        summed_point[kind] = block.sum(axis=0)
+        if boot is not None:
+            summed_boot[kind] = boot[:, start:start + block.shape[1]]
+        start += block.shape[1]
+    point: dict[str, float | None] = {}
+    samples: dict[str, np.ndarray] = {}
+    for m in names:
+        kind = M.METRICS[m].kind
+        point[m] = float(M.finalize(m, summed_point[kind], k))
+        if kind in summed_boot:
+            samples[m] = M.finalize(m, summed_boot[kind], k)
+    return point, samples
+
+
 def score_probs(task: Task, key: CellKey, ids: np.ndarray, probs: np.ndarray, *,
                 metrics: tuple[str, ...] | None = None, n_resamples: int = bs.DEFAULT_RESAMPLES,
                 seed: int = 0, double_softmax: bool = False) -> CellScores:
@@ -94,29 +125,11 @@ def score_probs(task: Task, key: CellKey, ids: np.ndarray, probs: np.ndarray, *,
         split = task.split(key.fold, "test", rule)
         p = probs[[pos[u] for u in split.ids]]
         n[rule] = len(split)
-        point[rule], samples[rule] = {}, {}
-        kinds = sorted({M.METRICS[m].kind for m in metrics if applicable(m, rule)})
-        blocks = [M.statistics(kind, split.targets, p, split.labels, double_softmax=double_softmax)
-                  for kind in kinds]
-        # One set of resamples for every metric of this test set: draw once, sum once.
-        stacked = np.hstack(blocks) if blocks else np.zeros((len(split), 0))
-        boot = (bs.resampled_sums(stacked, n_resamples, (seed, key.fold, RULE_SEED[rule]))
-                if n_resamples and len(split) else None)
-        summed_point, summed_boot, start = {}, {}, 0
-        for kind, block in zip(kinds, blocks, strict=True):
-            cols = slice(start, start + block.shape[1])
-            start += block.shape[1]
-            summed_point[kind] = block.sum(axis=0)
-            if boot is not None:
-                summed_boot[kind] = boot[:, cols]
-        for m in metrics:
-            if not applicable(m, rule) or len(split) == 0:
-                point[rule][m] = None
-                continue
-            kind = M.METRICS[m].kind
-            point[rule][m] = float(M.finalize(m, summed_point[kind], k))
-            if kind in summed_boot:
-                samples[rule][m] = M.finalize(m, summed_boot[kind], k)
+        names = [m for m in metrics if applicable(m, rule)] if len(split) else []
+        scored, samples[rule] = score_test_set(
+            names, split.targets, p, split.labels, n_resamples=n_resamples,
+            seed=(seed, key.fold, RULE_SEED[rule]), double_softmax=double_softmax)
+        point[rule] = {m: scored.get(m) for m in metrics}  # None where not applicable
         f1s[rule] = M.per_class_f1(split.targets, p).tolist() if len(split) else [0.0] * k
         if rule != "AR":
             conf[rule] = M.confusion(split.labels, p).tolist()

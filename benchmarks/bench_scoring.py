@@ -16,8 +16,8 @@ import time
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score, f1_score, hamming_loss
 
-from serbench import bootstrap as bs
 from serbench import metrics as M
+from serbench.scoring import applicable, score_test_set
 
 
 def data(n: int, k: int, rng: np.random.Generator):
@@ -30,21 +30,13 @@ def data(n: int, k: int, rng: np.random.Generator):
 
 
 def harness(targets, probs, sets, resamples: int) -> dict:
-    k = probs.shape[1]
+    """The scorer's own path: every applicable metric, one resample set per test rule."""
     out = {}
     for rule, idx in sets.items():
-        t, p = targets[idx], probs[idx]
-        labels = t.argmax(axis=1)
-        kinds = ("multi", "dist") if rule == "AR" else ("single", "multi", "dist")
-        blocks = [M.statistics(kind, t, p, labels) for kind in kinds]
-        sums = bs.resampled_sums(np.hstack(blocks), resamples, (0, 1, len(rule)))
-        start = 0
-        for kind, block in zip(kinds, blocks, strict=True):
-            part = sums[:, start:start + block.shape[1]]
-            start += block.shape[1]
-            for name, m in M.METRICS.items():
-                if m.kind == kind:
-                    out[(rule, name)] = M.finalize(name, part, k)
+        names = [m for m in M.ALL if applicable(m, rule)]
+        t = targets[idx]
+        out[rule] = score_test_set(names, t, probs[idx], t.argmax(axis=1),
+                                   n_resamples=resamples, seed=(0, 1, len(rule)))
     return out
 
 
