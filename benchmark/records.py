@@ -170,7 +170,6 @@ def read_predictions(path: str | Path, classes: list[str] | tuple[str, ...],
                       ((probs < 0).any(axis=1), "negative probability"),
                       (np.abs(probs.sum(axis=1) - 1.0) > SUM_TOLERANCE,
                        f"probabilities do not sum to 1 (tolerance {SUM_TOLERANCE})")):
-        bad = bad & np.isfinite(probs).all(axis=1) if "sum" in what else bad
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise InputError(f"{what}: utterance {ids[i]!r} has {probs[i].round(6).tolist()} "
