@@ -410,6 +410,33 @@ def _parse_config(items: list[str]) -> dict[str, Any]:
     return config
 
 
+def _run_grid(runner, keys, title: str = "grid") -> list:
+    """Features, then every cell, with rich progress bars (features, grid, training)."""
+    from rich.progress import MofNCompleteColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[info]}"), TimeElapsedColumn())
+    results = []
+    with Progress(*columns, console=err) as progress:
+        feat = progress.add_task("features", total=None, info="")
+        runner.prepare_features(lambda d, n: progress.update(feat, completed=d, total=n))
+        progress.update(feat, visible=False)
+        grid = progress.add_task(title, total=len(keys), info="")
+        train = progress.add_task("training", total=None, info="", visible=False)
+        for key in keys:
+            label = f"fold {key.fold} {key.train_rule} seed {key.seed}"
+            progress.update(grid, info=label)
+            progress.reset(train, total=None, visible=True, description=f"  {label}", info="")
+
+            def report(step: int, total: int, message: str, _h=train) -> None:
+                progress.update(_h, completed=step, total=total, info=message)
+
+            results.append(runner.run_cell(key, report))
+            progress.update(train, visible=False)
+            progress.advance(grid)
+    return results
+
+
 @app.command()
 def run(
     task: Annotated[str, typer.Option(help="Task name.")] = "demo",
@@ -417,6 +444,9 @@ def run(
         help="Submission name, path/to/file.py:ClassName, or an entry point.")] = "blstm-fc",
     config: Annotated[list[str] | None, typer.Option(
         help="Submission option key=value (JSON values), repeatable.")] = None,
+    name: Annotated[str | None, typer.Option(
+        help="Record the runs under this name instead of the submission's (one name per "
+             "configuration, e.g. blstm-fc+kl+pen0.2).")] = None,
     folds: Annotated[str | None, typer.Option(help="Comma-separated folds (default all).")] = None,
     rules: Annotated[str | None, typer.Option(help="Comma-separated training rules.")] = None,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
@@ -437,8 +467,6 @@ def run(
     """
     import time
 
-    from rich.progress import MofNCompleteColumn
-
     from . import leaderboard as lb
     from .plugins import resolve
     from .runner import Runner
@@ -446,32 +474,13 @@ def run(
     t0 = time.perf_counter()
     built = _load(task)
     cls = resolve(submission)
-    runner = Runner(built, cls, _parse_config(config or []), runs=runs, device=device)
+    runner = Runner(built, cls, _parse_config(config or []), runs=runs, device=device,
+                    label=name)
     keys = runner.cells([int(f) for f in folds.split(",")] if folds else None,
                         rules.split(",") if rules else None, [int(s) for s in seeds.split(",")])
-    out.print(f"[bold]{cls.name}[/] v{cls.version} on [bold]{task}[/] "
+    out.print(f"[bold]{runner.label}[/] v{cls.version} on [bold]{task}[/] "
               f"({len(keys)} cells, device {runner.device}) -> {runs}")
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[info]}"), TimeElapsedColumn())
-    with Progress(*columns, console=err) as progress:
-        feat = progress.add_task("features", total=None, info="")
-        runner.prepare_features(lambda d, n: progress.update(feat, completed=d, total=n))
-        progress.update(feat, visible=False)
-        grid = progress.add_task("grid", total=len(keys), info="")
-        train = progress.add_task("training", total=None, info="", visible=False)
-        results = []
-        for key in keys:
-            label = f"fold {key.fold} {key.train_rule} seed {key.seed}"
-            progress.update(grid, info=label)
-            progress.reset(train, total=None, visible=True, description=f"  {label}", info="")
-
-            def report(step: int, total: int, message: str, _h=train) -> None:
-                progress.update(_h, completed=step, total=total, info=message)
-
-            res = runner.run_cell(key, report)
-            results.append(res)
-            progress.update(train, visible=False)
-            progress.advance(grid)
+    results = _run_grid(runner, keys)
     done = sum(r.status == "done" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
     failed = [r for r in results if r.status == "failed"]
@@ -486,10 +495,10 @@ def run(
             if tb.task.spec.name != task:
                 continue
             for agg in tb.aggregates:
-                if agg.submission != cls.name:
+                if agg.submission != runner.label:
                     continue
                 spec = tb.task.spec
-                table = Table(title=f"{cls.name} on {task}: {spec.primary_metric}, "
+                table = Table(title=f"{runner.label} on {task}: {spec.primary_metric}, "
                                     "training rule x test rule")
                 table.add_column("train \\ test")
                 for r in spec.rules:
@@ -504,6 +513,87 @@ def run(
     out.print(f"wall time {time.perf_counter() - t0:.1f} s")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def ablate(
+    task: Annotated[str, typer.Option(help="Task name.")] = "demo",
+    losses: Annotated[str, typer.Option(help="Comma-separated base losses.")] =
+    "ce,bce,kl,cb_soft_ce",
+    alphas: Annotated[str, typer.Option(
+        help="Comma-separated penalty weights (0 is always run); the paper's sweep is "
+             "0,0.2,0.5,0.8.")] = "0,0.2",
+    raters: Annotated[bool, typer.Option("--raters/--no-raters", help=(
+        "Also run rater fusion, the consensus model and the crowd layers."))] = True,
+    crowd_kinds: Annotated[str, typer.Option(help="Crowd layer kinds (MW,VW,VB,VW+B,SW).")] =
+    "MW",
+    config: Annotated[list[str] | None, typer.Option(
+        help="Backbone (BLSTM-FC) option key=value shared by every variant, repeatable.")] = None,
+    penalty: Annotated[list[str] | None, typer.Option(
+        help="Penalty option key=value (penalty_form, penalty_combine, cooc_mode, cooc_norm), "
+             "repeatable.")] = None,
+    min_ratings: Annotated[int, typer.Option(
+        help="Raters kept by rater fusion / crowd layers: at least this many training "
+             "ratings.")] = 20,
+    epochs: Annotated[int, typer.Option(help="Max epochs of every variant (patience "
+                                             "epochs // 3 + 1).")] = 10,
+    train_rule: Annotated[str, typer.Option(help="Training rule of every variant.")] = "AR",
+    folds: Annotated[str | None, typer.Option(help="Comma-separated folds (default all).")] = None,
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for runs/ and the report (default leaderboard/ablation/TASK).")]
+    = None,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+) -> None:
+    """The paper's ablation: losses +/- co-occurrence penalty; rater fusion vs consensus and crowd
+    layers.  Runs every variant (resumable), then prints and writes the paired comparison."""
+    import time
+
+    from . import ablation
+    from .plugins import resolve
+    from .runner import Runner
+
+    t0 = time.perf_counter()
+    built = _load(task)
+    backbone = {"max_epochs": epochs, "patience": epochs // 3 + 1, **_parse_config(config or [])}
+    variants = ablation.plan(
+        losses=[x for x in losses.split(",") if x], alphas=[float(a) for a in alphas.split(",")],
+        raters=raters, crowd_kinds=[k for k in crowd_kinds.split(",") if k], backbone=backbone,
+        penalty=_parse_config(penalty or []), min_ratings=min_ratings)
+    out_dir = out_dir or Path("leaderboard/ablation") / task
+    runs = out_dir / "runs"
+    fold_list = [int(f) for f in folds.split(",")] if folds else \
+        list(range(1, built.n_folds + 1))
+    seed_list = [int(s) for s in seeds.split(",")]
+    out.print(f"ablation on [bold]{task}[/]: {len(variants)} variants x {len(fold_list)} folds "
+              f"x {len(seed_list)} seeds, training rule {train_rule} -> {out_dir}")
+    seconds: dict[str, float] = {}
+    failed = []
+    for i, v in enumerate(variants, 1):
+        runner = Runner(built, resolve(v.submission), v.config, runs=runs, device=device,
+                        label=v.label)
+        keys = runner.cells(fold_list, [train_rule], seed_list)
+        results = _run_grid(runner, keys, title=f"[{i}/{len(variants)}] {v.label}")
+        seconds[v.label] = round(sum(r.seconds for r in results if r.status == "done"), 1)
+        failed += [(v.label, r) for r in results if r.status == "failed"]
+        done = sum(r.status == "done" for r in results)
+        skipped = sum(r.status == "skipped" for r in results)
+        out.print(f"  {v.label}: {done} run, {skipped} already done "
+                  f"({seconds[v.label]:.0f} s)")
+    for label, r in failed:
+        err.print(f"[red]failed[/] {label} fold {r.key.fold}: {r.message} "
+                  f"(traceback in {r.key.folder(runs) / 'error.txt'})")
+    if failed:
+        raise typer.Exit(1)
+    rep = ablation.score(built, runs, variants, train_rule=train_rule, folds=fold_list,
+                         seeds=seed_list, n_resamples=resamples, seconds=seconds)
+    from rich.markdown import Markdown
+
+    out.print(Markdown(ablation.markdown(rep, configs=False)))
+    for path in ablation.write(rep, out_dir):
+        out.print(f"wrote {path}")
+    out.print(f"wall time {time.perf_counter() - t0:.1f} s")
 
 
 submissions_app = typer.Typer(help="List the discoverable submissions.", no_args_is_help=True)

@@ -32,7 +32,7 @@ def loss_fn(name: str, logits: torch.Tensor, targets: torch.Tensor,
     if name == "ce":
         return F.cross_entropy(logits, targets.long())
     if name == "bce":
-        return F.binary_cross_entropy_with_logits(logits, targets.float())
+        return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype))
     if name == "kl":
         return F.kl_div(F.log_softmax(logits, dim=-1), targets, reduction="batchmean")
     if name == "cb_soft_ce":

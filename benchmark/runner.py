@@ -133,9 +133,12 @@ class Runner:
     def __init__(self, task: Task, submission: type[Submission],
                  config: dict[str, Any] | None = None, *, runs: str | Path,
                  device: str = "auto", allow_missing_audio: bool = False,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, label: str | None = None) -> None:
         self.task = task
         self.cls = submission
+        #: The name records and the leaderboard use: the plugin's name, or a variant
+        #: label such as ``blstm-fc+kl+pen0.2`` when one plugin runs in several configurations.
+        self.label = label or submission.name
         self.config = dict(config or {})
         self.runs = Path(runs)
         self.device = resolve_device(device)
@@ -170,12 +173,18 @@ class Runner:
         missing = [str(u) for u in s.ids[~has_audio]]
         keep = has_audio if split != "test" else np.ones(len(s.ids), dtype=bool)
         ids = s.ids[keep]
-        ratings = self.task.ratings[self.task.ratings["utterance_id"].isin(list(ids))]
+        all_ratings = self.task.ratings
+        ratings = all_ratings[all_ratings["utterance_id"].isin(list(ids))]
+        split_ratings = None
+        if split != "test":
+            every = self.task.split(fold, split, "AR").ids
+            split_ratings = all_ratings[all_ratings["utterance_id"].isin(list(every))]
         data = Data(ids=ids,
                     audio_paths=np.array([self.audio[u] for u in ids], dtype=object),
                     targets=s.targets[keep] if with_targets else np.zeros((0, self.task.spec.k)),
                     labels=s.labels[keep] if with_targets else np.zeros(0, dtype=int),
-                    features=self.store, ratings=ratings)
+                    features=self.store, ratings=ratings if split != "test" else None,
+                    split_ratings=split_ratings)
         return data, missing
 
     # ------------------------------------------------------------------ cells
@@ -189,7 +198,7 @@ class Runner:
             raise InputError(f"folds {folds} / rules {rules} not in task {self.task.spec.name}",
                              fix=f"folds 1..{self.task.n_folds}, "
                                  f"rules {list(self.task.spec.rules)}")
-        return [CellKey(self.task.spec.name, self.cls.name, f, r, s)
+        return [CellKey(self.task.spec.name, self.label, f, r, s)
                 for s in seeds for r in rules for f in folds]
 
     def is_done(self, key: CellKey) -> bool:
@@ -200,7 +209,26 @@ class Runner:
             rec = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             return False
-        return rec.get("task_fingerprint") == self.task.fingerprint["fingerprint"]
+        if rec.get("task_fingerprint") != self.task.fingerprint["fingerprint"]:
+            return False
+        if not self._same_config(rec.get("config") or {}):
+            theirs = json.dumps(rec.get("config"), sort_keys=True, default=str)
+            raise InputError(
+                f"{path} was run with another configuration of {self.cls.name} "
+                f"({theirs}); resuming would mix two configurations under one name",
+                file=path, fix="pass --name to record this configuration separately, "
+                "or delete that run folder")
+        return True
+
+    def _same_config(self, recorded: dict[str, Any]) -> bool:
+        """Same configuration, where an option the record predates counts as its default."""
+        def norm(cfg: dict[str, Any]) -> dict[str, str]:
+            return {k: json.dumps(v, sort_keys=True, default=str) for k, v in cfg.items()}
+
+        mine, theirs = norm(self.cls(**self.config).config()), norm(recorded)
+        defaults = norm(self.cls().config())
+        return all(theirs.get(k, defaults.get(k)) == v for k, v in mine.items()) and \
+            set(theirs) <= set(mine)
 
     def run_cell(self, key: CellKey, progress: Callable[..., None] | None = None) -> CellResult:
         folder = key.folder(self.runs)
@@ -249,7 +277,8 @@ class Runner:
         record = {
             "task": key.task, "task_fingerprint": self.task.fingerprint["fingerprint"],
             "fold": key.fold, "train_rule": key.train_rule, "seed": key.seed,
-            "submission": {"name": self.cls.name, "version": self.cls.version,
+            "submission": {"name": self.label, "plugin": self.cls.name,
+                           "version": self.cls.version,
                            "class": f"{self.cls.__module__}.{self.cls.__qualname__}"},
             "config": sub.config(), "target_kind": spec.target_kind, "cell_seed": seed,
             "device": self.device, "amp_dtype": amp, "versions": _versions(),

@@ -73,7 +73,10 @@ class Data:
     distribution for AR); ``labels`` the consensus class (-1 where an AR clip
     is tied).  ``features`` maps an utterance id to its cached feature array
     when the submission declared ``features``; ``audio_paths`` always.
-    ``ratings`` holds every rating of these clips (for rater-aware models).
+    ``ratings`` holds every rating of these clips (for rater-aware models);
+    ``split_ratings`` every rating of every clip of the fold's split, whatever
+    the training rule kept (the co-occurrence penalty counts them: science.md
+    b.2 builds the matrix from all training annotations).
     At prediction time targets and labels are empty: only ids and inputs.
     """
 
@@ -83,6 +86,7 @@ class Data:
     labels: np.ndarray
     features: Any = None
     ratings: pd.DataFrame | None = field(default=None, repr=False)
+    split_ratings: pd.DataFrame | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -102,7 +106,7 @@ class Data:
         return Data(self.ids[index], self.audio_paths[index],
                     self.targets[index] if len(self.targets) else self.targets,
                     self.labels[index] if len(self.labels) else self.labels,
-                    self.features, self.ratings)
+                    self.features, self.ratings, self.split_ratings)
 
 
 class Submission:

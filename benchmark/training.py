@@ -5,6 +5,11 @@ their lengths; the loss is one of :mod:`serbench.losses`; the model with the
 lowest dev loss is kept (the released recipe selects on dev loss); training
 stops after ``patience`` epochs without improvement.  Shuffling uses a seeded
 generator, so a CPU run is repeatable bit for bit.
+
+What is optimised is an :class:`Objective`: per-clip targets plus a batch
+loss.  :class:`SingleHead` covers the four base losses with the optional
+co-occurrence penalty; multi-head models (rater fusion, crowd layers) bring
+their own objective and reuse the same loop.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .losses import loss_fn, probabilities
+from .losses import probabilities
+from .penalty import PenaltyConfig, penalized_loss, training_penalty
 from .submission import Data, FitSpec
 from .targets import class_balanced_weights
 
 Collate = Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor]]
+Targets = dict[str, torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,8 @@ class TrainConfig:
     max_epochs: int = 30
     patience: int = 5
     weight_decay: float = 0.0
+    #: Co-occurrence penalty (science.md b.2); None or alpha 0 trains the base loss alone.
+    penalty: PenaltyConfig | None = None
 
 
 def targets_for(loss: str, data: Data, spec: FitSpec, rng: np.random.Generator) -> np.ndarray:
@@ -42,24 +51,72 @@ def targets_for(loss: str, data: Data, spec: FitSpec, rng: np.random.Generator) 
     return data.smoothed(spec.smoothing).astype(np.float32)  # kl, cb_soft_ce
 
 
+class Objective:
+    """What a training run optimises: per-clip targets and a loss on a batch of them."""
+
+    def targets(self, data: Data, rng: np.random.Generator) -> Targets:
+        """Tensors with one row per clip of ``data`` (indexed by the loop per batch)."""
+        raise NotImplementedError
+
+    def loss(self, output: torch.Tensor, batch: Targets) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class SingleHead(Objective):
+    """One of the base losses on one output, optionally with the co-occurrence penalty.
+
+    The class-balanced weights come from the training targets and the penalty
+    matrix from the training split's ratings, both computed here once.
+    """
+
+    def __init__(self, loss: str, train: Data, spec: FitSpec,
+                 penalty: PenaltyConfig | None = None) -> None:
+        self.name = loss
+        self.spec = spec
+        self.device = torch.device(spec.device)
+        self.weights = None
+        if loss == "cb_soft_ce":
+            self.weights = torch.as_tensor(class_balanced_weights(train.smoothed(spec.smoothing)),
+                                           dtype=torch.float32, device=self.device)
+        self.penalty_cfg = penalty if penalty is not None and penalty.alpha > 0 else None
+        self.penalty = None
+        if self.penalty_cfg is not None:
+            ratings = train.split_ratings if train.split_ratings is not None else train.ratings
+            self.penalty = torch.as_tensor(
+                training_penalty(ratings, spec.classes, self.penalty_cfg),  # type: ignore[arg-type]
+                dtype=torch.float32, device=self.device)
+
+    def targets(self, data: Data, rng: np.random.Generator) -> Targets:
+        return {"y": torch.as_tensor(targets_for(self.name, data, self.spec, rng))}
+
+    def loss(self, output: torch.Tensor, batch: Targets) -> torch.Tensor:
+        return penalized_loss(self.name, output.float(), batch["y"], self.penalty,
+                              self.penalty_cfg, self.weights)
+
+
 def _autocast(spec: FitSpec):
     if spec.amp_dtype and spec.device.startswith("cuda"):
         return torch.autocast("cuda", dtype=getattr(torch, spec.amp_dtype))
     return torch.autocast("cpu", enabled=False)
 
 
+def _rows(targets: Targets, idx: np.ndarray, device: torch.device) -> Targets:
+    index = torch.as_tensor(idx)
+    return {name: t[index].to(device) for name, t in targets.items()}
+
+
 def fit(model: torch.nn.Module, collate: Collate, train: Data, dev: Data, spec: FitSpec,
-        cfg: TrainConfig) -> dict[str, float]:
-    """Train ``model`` in place; returns the best dev loss and the epoch it was reached."""
+        cfg: TrainConfig, objective: Objective | None = None) -> dict[str, float]:
+    """Train ``model`` in place; returns the best dev loss and the epoch it was reached.
+
+    ``objective`` defaults to :class:`SingleHead` with ``cfg.loss`` and ``cfg.penalty``.
+    """
     device = torch.device(spec.device)
     model.to(device)
+    objective = objective or SingleHead(cfg.loss, train, spec, cfg.penalty)
     rng = np.random.default_rng(spec.seed)
-    y_train = torch.as_tensor(targets_for(cfg.loss, train, spec, rng))
-    y_dev = torch.as_tensor(targets_for(cfg.loss, dev, spec, np.random.default_rng(spec.seed + 1)))
-    weights = None
-    if cfg.loss == "cb_soft_ce":
-        weights = torch.as_tensor(class_balanced_weights(train.smoothed(spec.smoothing)),
-                                  dtype=torch.float32, device=device)
+    y_train = objective.targets(train, rng)
+    y_dev = objective.targets(dev, np.random.default_rng(spec.seed + 1))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=spec.amp_dtype == "float16")
     best, best_state, best_epoch, waited = float("inf"), None, 0, 0
@@ -73,13 +130,13 @@ def fit(model: torch.nn.Module, collate: Collate, train: Data, dev: Data, spec: 
                 continue
             x, lengths = collate(train.ids[idx])
             with _autocast(spec):
-                logits = model(x.to(device), lengths.to(device))
-                loss = loss_fn(cfg.loss, logits.float(), y_train[idx].to(device), weights)
+                output = model(x.to(device), lengths.to(device))
+                loss = objective.loss(output, _rows(y_train, idx, device))
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
-        dev_loss = evaluate_loss(model, collate, dev, y_dev, cfg, spec, weights)
+        dev_loss = evaluate_loss(model, collate, dev, y_dev, objective, spec)
         if dev_loss < best - 1e-6:
             best, best_epoch, waited = dev_loss, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
@@ -94,8 +151,8 @@ def fit(model: torch.nn.Module, collate: Collate, train: Data, dev: Data, spec: 
 
 
 @torch.no_grad()
-def evaluate_loss(model: torch.nn.Module, collate: Collate, data: Data, y: torch.Tensor,
-                  cfg: TrainConfig, spec: FitSpec, weights: torch.Tensor | None) -> float:
+def evaluate_loss(model: torch.nn.Module, collate: Collate, data: Data, y: Targets,
+                  objective: Objective, spec: FitSpec) -> float:
     if len(data) == 0:
         return float("nan")
     model.eval()
@@ -105,21 +162,30 @@ def evaluate_loss(model: torch.nn.Module, collate: Collate, data: Data, y: torch
         idx = np.arange(start, min(start + 64, len(data)))
         x, lengths = collate(data.ids[idx])
         with _autocast(spec):
-            logits = model(x.to(device), lengths.to(device))
-        total += float(loss_fn(cfg.loss, logits.float(), y[idx].to(device), weights)) * len(idx)
+            output = model(x.to(device), lengths.to(device))
+        total += float(objective.loss(output, _rows(y, idx, device))) * len(idx)
         count += len(idx)
     return total / count
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, collate: Collate, data: Data, loss: str, spec: FitSpec
-            ) -> np.ndarray:
+def outputs(model: torch.nn.Module, collate: Collate, data: Data, spec: FitSpec,
+            batch_size: int = 64) -> torch.Tensor:
+    """The model's raw output for every clip of ``data`` (eval mode, on the CPU, float32)."""
     model.eval()
     device = torch.device(spec.device)
-    x, lengths = collate(data.ids)
-    with _autocast(spec):
-        logits = model(x.to(device), lengths.to(device))
-    return probabilities(loss, logits.float()).cpu().numpy().astype(np.float64)
+    parts = []
+    for start in range(0, len(data), batch_size):
+        x, lengths = collate(data.ids[start:start + batch_size])
+        with _autocast(spec):
+            parts.append(model(x.to(device), lengths.to(device)).float().cpu())
+    return torch.cat(parts)
+
+
+def predict(model: torch.nn.Module, collate: Collate, data: Data, loss: str, spec: FitSpec
+            ) -> np.ndarray:
+    logits = outputs(model, collate, data, spec)
+    return probabilities(loss, logits).numpy().astype(np.float64)
 
 
 def pad(arrays: list[np.ndarray], time_axis: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

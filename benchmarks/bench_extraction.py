@@ -13,7 +13,10 @@ In one run, on the demo corpus (clips of 1.1-3.6 s):
 Prints throughputs and the ratios harness / bare (target >= 0.9), harness /
 naive (target >= 1.3) and grid / one extraction pass (target <= 1.3).
 
-    python benchmarks/bench_extraction.py [--clips 360] [--config base]
+    python benchmarks/bench_extraction.py [--clips 360] [--config base] [--device cuda]
+
+On a GPU (``--device cuda``) all three run the float32 forward on the GPU
+and copy float16 states back to the host, as the harness does.
 """
 
 from __future__ import annotations
@@ -40,13 +43,14 @@ def encoder_dir(kind: str) -> Path:
     return folder
 
 
-def forward(model, waves: list[np.ndarray]) -> None:
+def forward(model, waves: list[np.ndarray], device: str = "cpu") -> torch.Tensor:
     x = torch.zeros(len(waves), max(len(w) for w in waves))
     for i, w in enumerate(waves):
         x[i, : len(w)] = torch.from_numpy((w - w.mean()) / (w.std() + 1e-7))
     with torch.inference_mode():
-        out = model(x, output_hidden_states=True)
-    torch.stack(out.hidden_states, 1).to(torch.float16)
+        out = model(x.to(device), output_hidden_states=True)
+        states = torch.stack(out.hidden_states, 1).to(torch.float16).cpu()
+    return states
 
 
 def main() -> None:
@@ -54,7 +58,9 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=360)
     ap.add_argument("--config", choices=["base", "small"], default="base")
     ap.add_argument("--batch-seconds", type=float, default=64.0)
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
+    dev = args.device
     os.environ.setdefault("SERBENCH_HOME", tempfile.mkdtemp(prefix="serbench-bench-"))
     from transformers import AutoModel
 
@@ -74,25 +80,25 @@ def main() -> None:
     enc = encoder_dir(args.config)
     spec = SSLHiddenStates(model=str(enc), batch_seconds=args.batch_seconds)
     shutil.rmtree(store_dir(paths, spec), ignore_errors=True)
-    model = AutoModel.from_pretrained(enc).eval()
+    model = AutoModel.from_pretrained(enc).eval().to(dev)
     batches = length_buckets(durs, args.batch_seconds)
     mean_batch = len(ids) / len(batches)
     waves = [audio.load(p) for p in paths]
-    forward(model, waves[:2])  # warm-up
+    forward(model, waves[:2], dev)  # warm-up
 
     t0 = time.perf_counter()
-    build_store(ids, paths, durs, spec)
+    build_store(ids, paths, durs, spec, device=dev)
     t_harness = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     for b in batches:
-        forward(model, [waves[i] for i in b])
+        forward(model, [waves[i] for i in b], dev)
     t_bare = time.perf_counter() - t0
 
     naive_size = max(1, round(mean_batch))
     t0 = time.perf_counter()
     for start in range(0, len(waves), naive_size):
-        forward(model, waves[start:start + naive_size])
+        forward(model, waves[start:start + naive_size], dev)
     t_naive = time.perf_counter() - t0
     padded = sum(max(durs[start:start + naive_size]) * len(durs[start:start + naive_size])
                  for start in range(0, len(durs), naive_size))
@@ -100,7 +106,7 @@ def main() -> None:
     print(f"encoder: wav2vec2-{args.config} configuration, random weights; {len(ids)} clips, "
           f"{seconds:.0f} s of audio; {len(batches)} length-bucketed batches (mean "
           f"{mean_batch:.1f} clips), naive batches of {naive_size} ({padded / seconds:.2f}x "
-          f"padded audio); {torch.get_num_threads()} threads")
+          f"padded audio); device {dev}, {torch.get_num_threads()} threads")
     for name, t in (("harness (cache build)", t_harness), ("bare forward loop", t_bare),
                     ("naive padded batches", t_naive)):
         print(f"{name:24s} {t:7.1f} s  {seconds / t:6.1f} s of audio per s")
@@ -109,7 +115,7 @@ def main() -> None:
 
     if args.clips >= len(task.meta):
         runner = Runner(task, plugins.resolve("ssl-mlp"), {"model": str(enc)},
-                        runs=tempfile.mkdtemp(), device="cpu")
+                        runs=tempfile.mkdtemp(), device=dev)
         t0 = time.perf_counter()
         runner.prepare_features()  # cached: a lookup
         cells = [runner.run_cell(k) for k in runner.cells(None, None, [0])]

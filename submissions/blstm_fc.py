@@ -8,6 +8,12 @@ most 15 epochs with selection on dev loss and early stopping (patience 4); every
 4th frame of 10 ms features (a 40 ms step) keeps CPU training of the demo grid
 within minutes.  Features: log-mel filterbanks (default) or openSMILE
 eGeMAPS low-level descriptors (``feature="egemaps"``).
+
+Losses: ``loss`` is ``ce``, ``bce``, ``kl`` or ``cb_soft_ce`` (default, the
+released recipe); ``penalty_alpha > 0`` adds the co-occurrence penalty of
+science.md b.2 (``penalty_form``, ``penalty_combine``, ``cooc_mode``,
+``cooc_norm``; see :mod:`serbench.penalty`), with the matrix counted on the
+fold's training ratings.
 """
 
 from __future__ import annotations
@@ -19,7 +25,13 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from serbench import training
 from serbench.features import EGeMAPS, LogMel
+from serbench.penalty import PenaltyConfig
 from serbench.submission import Data, FitSpec, Submission
+
+
+def head(dim: int, fc: int, dropout: float, k: int) -> nn.Sequential:
+    """FC(fc)-ReLU-Dropout-FC(k), the classifier on the pooled BLSTM state."""
+    return nn.Sequential(nn.Linear(dim, fc), nn.ReLU(), nn.Dropout(dropout), nn.Linear(fc, k))
 
 
 class BlstmNet(nn.Module):
@@ -27,11 +39,11 @@ class BlstmNet(nn.Module):
                  pooling: str) -> None:
         super().__init__()
         self.lstm = nn.LSTM(dim, hidden, num_layers=layers, batch_first=True, bidirectional=True)
-        self.head = nn.Sequential(nn.Linear(2 * hidden, fc), nn.ReLU(), nn.Dropout(dropout),
-                                  nn.Linear(fc, k))
+        self.head = head(2 * hidden, fc, dropout, k)
         self.pooling = pooling
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Pooled BLSTM state [B, 2 * hidden]."""
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, (h, _) = self.lstm(packed)
         if self.pooling == "last":
@@ -39,7 +51,10 @@ class BlstmNet(nn.Module):
         else:
             out, _ = pad_packed_sequence(out, batch_first=True)
             pooled = training.masked_mean(out, lengths.to(out.device))
-        return self.head(pooled)
+        return pooled
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encode(x, lengths))
 
 
 class BlstmFc(Submission):
@@ -51,14 +66,25 @@ class BlstmFc(Submission):
     def __init__(self, feature: str = "logmel", hidden: int = 64, layers: int = 2, fc: int = 64,
                  dropout: float = 0.5, pooling: str = "mean", loss: str = "cb_soft_ce",
                  lr: float = 1e-3, batch_size: int = 32, max_epochs: int = 15, patience: int = 4,
-                 frame_step: int = 4) -> None:
+                 frame_step: int = 4, penalty_alpha: float = 0.0,
+                 penalty_form: str = "pairwise", penalty_combine: str = "convex",
+                 cooc_mode: str = "across_rater", cooc_norm: str = "global_max") -> None:
         super().__init__(feature=feature, hidden=hidden, layers=layers, fc=fc, dropout=dropout,
                          pooling=pooling, loss=loss, lr=lr, batch_size=batch_size,
-                         max_epochs=max_epochs, patience=patience, frame_step=frame_step)
+                         max_epochs=max_epochs, patience=patience, frame_step=frame_step,
+                         penalty_alpha=penalty_alpha, penalty_form=penalty_form,
+                         penalty_combine=penalty_combine, cooc_mode=cooc_mode,
+                         cooc_norm=cooc_norm)
         if feature not in ("logmel", "egemaps"):
             raise ValueError("feature must be 'logmel' or 'egemaps'")
+        if loss not in ("ce", "bce", "kl", "cb_soft_ce"):
+            raise ValueError("loss must be one of ce, bce, kl, cb_soft_ce")
+        penalty = PenaltyConfig(alpha=penalty_alpha, form=penalty_form,  # type: ignore[arg-type]
+                                combine=penalty_combine, mode=cooc_mode,  # type: ignore[arg-type]
+                                norm=cooc_norm)
         self.cfg = training.TrainConfig(loss=loss, lr=lr, batch_size=batch_size,
-                                        max_epochs=max_epochs, patience=patience)
+                                        max_epochs=max_epochs, patience=patience,
+                                        penalty=penalty)
         self.c = self._config
 
     def feature_spec(self):
@@ -73,12 +99,17 @@ class BlstmFc(Submission):
 
         return collate
 
-    def fit(self, train: Data, dev: Data, spec: FitSpec) -> None:
-        torch.manual_seed(spec.seed)
+    def normalise_on(self, train: Data) -> int:
+        """Per-dimension mean and std of the training frames; returns the feature size."""
         frames = np.concatenate([train.features[u] for u in train.ids])
         self.mean = frames.mean(axis=0).astype(np.float32)
         self.std = (frames.std(axis=0) + 1e-5).astype(np.float32)
-        self.model = BlstmNet(frames.shape[1], spec.k, self.c["hidden"], self.c["layers"],
+        return frames.shape[1]
+
+    def fit(self, train: Data, dev: Data, spec: FitSpec) -> None:
+        torch.manual_seed(spec.seed)
+        dim = self.normalise_on(train)
+        self.model = BlstmNet(dim, spec.k, self.c["hidden"], self.c["layers"],
                               self.c["fc"], self.c["dropout"], self.c["pooling"])
         self.spec = spec
         self.collate = self._collate(train.features)

@@ -9,6 +9,9 @@ unmasked mean with ``pooling="unmasked_mean"``) into the released
 2x1024 BatchNorm/ReLU/dropout head.  Adam 1e-4 on everything, batch 32,
 selection on dev loss; bf16/fp16 autocast on GPU.  The released recipe runs 50
 epochs with 10 used by IS-2023; ``max_epochs`` defaults to 10.
+
+``penalty_alpha > 0`` adds the co-occurrence penalty of :mod:`serbench.penalty`
+(``penalty`` holds its other options, e.g. ``{"form": "kl_literal", "mode": "both"}``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 from torch import nn
 
 from serbench import audio, training
+from serbench.penalty import PenaltyConfig
 from serbench.submission import Data, FitSpec, Submission
 
 from .ssl_mlp import released_head
@@ -53,14 +57,18 @@ class SslFinetune(Submission):
                  freeze_cnn: bool = True, pooling: str = "mean", hidden: int = 1024,
                  dropout: float = 0.5, loss: str = "cb_soft_ce", lr: float = 1e-4,
                  batch_size: int = 32, max_epochs: int = 10, patience: int = 3,
-                 max_seconds: float = 12.0) -> None:
+                 max_seconds: float = 12.0, penalty_alpha: float = 0.0,
+                 penalty: dict | None = None) -> None:
         super().__init__(model=model, keep_layers=keep_layers, freeze_cnn=freeze_cnn,
                          pooling=pooling, hidden=hidden, dropout=dropout, loss=loss, lr=lr,
                          batch_size=batch_size, max_epochs=max_epochs, patience=patience,
-                         max_seconds=max_seconds)
+                         max_seconds=max_seconds,
+                         penalty_alpha=penalty_alpha, penalty=penalty)
         self.c = self._config
         self.cfg = training.TrainConfig(loss=loss, lr=lr, batch_size=batch_size,
-                                        max_epochs=max_epochs, patience=patience)
+                                        max_epochs=max_epochs, patience=patience,
+                                        penalty=PenaltyConfig(alpha=penalty_alpha,
+                                                              **(penalty or {})))
         self._waves: dict[str, np.ndarray] = {}
 
     def _load(self, data: Data) -> None:

@@ -11,6 +11,9 @@ reproduces the released code, which averages over the padded batch length
 (padding frames count as zeros, so a clip's vector shrinks with the longest
 clip of its batch).  Both are linear in the frames, so each layer is pooled
 once per clip and training touches [L, D] vectors only.
+
+``penalty_alpha > 0`` adds the co-occurrence penalty of :mod:`serbench.penalty`
+(``penalty`` holds its other options, e.g. ``{"form": "kl_literal", "mode": "both"}``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from torch import nn
 
 from serbench import training
 from serbench.features import SSLHiddenStates
+from serbench.penalty import PenaltyConfig
 from serbench.submission import Data, FitSpec, Submission
 
 # Per-layer pooled vectors shared by every cell of a run: (cache folder, utterance) ->
@@ -58,14 +62,18 @@ class SslMlp(Submission):
     def __init__(self, model: str = "facebook/wav2vec2-base", pooling: str = "mean",
                  hidden: int = 1024, dropout: float = 0.5, loss: str = "cb_soft_ce",
                  lr: float = 1e-4, batch_size: int = 32, max_epochs: int = 30,
-                 patience: int = 5) -> None:
+                 patience: int = 5, penalty_alpha: float = 0.0,
+                 penalty: dict | None = None) -> None:
         super().__init__(model=model, pooling=pooling, hidden=hidden, dropout=dropout, loss=loss,
-                         lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience)
+                         lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience,
+                         penalty_alpha=penalty_alpha, penalty=penalty)
         if pooling not in ("mean", "unmasked_mean"):
             raise ValueError("pooling must be 'mean' or 'unmasked_mean'")
         self.c = self._config
         self.cfg = training.TrainConfig(loss=loss, lr=lr, batch_size=batch_size,
-                                        max_epochs=max_epochs, patience=patience)
+                                        max_epochs=max_epochs, patience=patience,
+                                        penalty=PenaltyConfig(alpha=penalty_alpha,
+                                                              **(penalty or {})))
         self._pooled: dict[str, tuple[np.ndarray, int]] = {}
 
     def feature_spec(self) -> SSLHiddenStates:

@@ -37,7 +37,7 @@ def test_tasks_show_human_readable(home: Path):
 def test_tasks_list_json(home: Path):
     res = serbench("tasks", "list", "--json", home=home)
     names = [r["task"] for r in json.loads(res.stdout)]
-    assert names == ["crema-d", "demo", "iemocap-9class", "msp-improv-4class"]
+    assert names == ["crema-d", "demo", "emodb", "iemocap-9class", "msp-improv-4class"]
 
 
 def test_errors_are_one_message_and_exit_2(home: Path, tmp_path: Path):
@@ -86,5 +86,5 @@ def test_submissions_list(home: Path):
     res = serbench("submissions", "list", "--json", home=home)
     assert res.returncode == 0, res.stderr
     rows = {r["name"]: r for r in json.loads(res.stdout)}
-    assert {"blstm-fc", "ssl-mlp", "ssl-finetune"} <= set(rows)
+    assert {"blstm-fc", "ssl-mlp", "ssl-finetune", "rater-fusion", "crowd-layer"} <= set(rows)
     assert rows["ssl-mlp"]["trains"] is True and rows["blstm-fc"]["source"] == "submissions/"

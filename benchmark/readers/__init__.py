@@ -14,6 +14,7 @@ from pathlib import Path
 from .base import ReadResult
 from .crema_d import read_crema_d
 from .demo import read_demo
+from .emodb import read_emodb
 from .released import read_released_labels
 
 Reader = Callable[..., ReadResult]
@@ -21,6 +22,7 @@ Reader = Callable[..., ReadResult]
 READERS: dict[str, Reader] = {
     "demo": read_demo,
     "crema-d": read_crema_d,
+    "emodb": read_emodb,
     "released-labels": read_released_labels,
 }
 

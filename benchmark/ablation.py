@@ -1,0 +1,332 @@
+"""The ablation recipe of the paper's claims: losses with and without the co-occurrence
+penalty, and rater fusion against consensus and crowd-layer models.
+
+One call plans the variants (each a submission plus a configuration, recorded
+under its own name), runs every variant on the same folds, training rule and
+seeds through the ordinary :class:`serbench.runner.Runner` (so records,
+resume and validation are the runner's), then scores them and pairs them:
+
+* **losses**: for each base loss (CE, BCE, KL, CB soft CE) the BLSTM-FC
+  baseline with ``penalty_alpha = 0`` and each requested alpha; scored with the
+  task's primary metric (macro-F1 with the 1/K rule on the AR test set for the
+  multi-rater tasks; UAR on the MR test set where the primary metric needs a
+  consensus label, e.g. EmoDB), each alpha paired against alpha 0 of the same loss;
+* **raters**: the hard-label consensus model (BLSTM-FC, CE), rater fusion and
+  the crowd layers (MW, and CrowdH / CrowdS); scored by UAR on the MR test set
+  (the consensus target of "Every Rating Matters"), rater fusion paired
+  against each of the others.
+
+Intervals are fold-stratified percentile bootstraps of the mean over the
+cells run; comparisons give the paired bootstrap difference with its interval
+and p-value and the 40-subset paired t-test (:func:`serbench.scoring.compare`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import atomic
+from . import bootstrap as bs
+from .records import CellKey, find_records
+from .scoring import applicable, compare, load_probs, score_probs
+from .tasks.task import Task
+
+LOSSES = ("ce", "bce", "kl", "cb_soft_ce")
+ALPHAS = (0.0, 0.2)
+RATER_METRIC, RATER_TEST = "uar", "MR"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One configuration of one submission, recorded under ``label``."""
+
+    label: str
+    submission: str
+    config: dict[str, Any] = field(hash=False)
+    family: str  # "loss" or "raters"
+    loss: str | None = None
+    alpha: float | None = None
+
+
+def _alpha_label(alpha: float) -> str:
+    return f"{alpha:g}"
+
+
+def plan(*, losses: Sequence[str] = LOSSES, alphas: Sequence[float] = ALPHAS,
+         raters: bool = True, crowd_kinds: Sequence[str] = ("MW",),
+         backbone: dict[str, Any] | None = None, penalty: dict[str, Any] | None = None,
+         min_ratings: int = 20) -> list[Variant]:
+    """The variants of an ablation; every one shares ``backbone`` (BLSTM-FC options)."""
+    backbone = dict(backbone or {})
+    penalty = dict(penalty or {})
+    bad = [x for x in losses if x not in LOSSES]
+    if bad:
+        raise ValueError(f"unknown losses {bad}; expected some of {LOSSES}")
+    alphas = sorted({float(a) for a in alphas} | {0.0})
+    out: list[Variant] = []
+    for loss in losses:
+        for a in alphas:
+            label = f"blstm-fc+{loss}" + (f"+pen{_alpha_label(a)}" if a > 0 else "")
+            cfg = {**backbone, "loss": loss, "penalty_alpha": a, **(penalty if a > 0 else {})}
+            out.append(Variant(label, "blstm-fc", cfg, "loss", loss, a))
+    if raters:
+        if "ce" not in losses:  # the consensus model
+            out.append(Variant("blstm-fc+ce", "blstm-fc",
+                               {**backbone, "loss": "ce", "penalty_alpha": 0.0}, "raters"))
+        rater = {**backbone, "min_ratings": min_ratings}
+        out.append(Variant("rater-fusion", "rater-fusion", rater, "raters"))
+        for kind in crowd_kinds:
+            out.append(Variant(f"crowd-layer-{kind}", "crowd-layer", {**rater, "kind": kind},
+                               "raters"))
+        # CrowdH / CrowdS: the crowd term averaged over answers, so the consensus term weighs
+        # like it (with the reference's sum it is drowned by ~7 answers per clip)
+        for label, consensus in (("crowdh", "hard"), ("crowds", "soft")):
+            out.append(Variant(label, "crowd-layer", {**rater, "kind": "MW", "consensus": consensus,
+                                                      "reduction": "mean"}, "raters"))
+    return out
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+@dataclass
+class Summary:
+    label: str
+    metric: str
+    test_rule: str
+    cells: int
+    mean: float
+    ci: tuple[float, float]
+
+
+@dataclass
+class Pair:
+    a: str
+    b: str
+    metric: str
+    test_rule: str
+    cells: int
+    diff: float
+    diff_ci: tuple[float, float]
+    p_bootstrap: float
+    p_subsets: float
+
+
+@dataclass
+class Report:
+    task: str
+    fingerprint: str
+    train_rule: str
+    folds: list[int]
+    seeds: list[int]
+    variants: list[dict[str, Any]]
+    summaries: list[Summary]
+    pairs: list[Pair]
+    seconds: dict[str, float]
+    loss_metric: str = "multilabel_macro_f1"
+    loss_test: str = "AR"
+
+    def summary(self, label: str, metric: str, test_rule: str) -> Summary | None:
+        return next((s for s in self.summaries if (s.label, s.metric, s.test_rule)
+                     == (label, metric, test_rule)), None)
+
+
+Loaded = list[tuple[CellKey, np.ndarray, np.ndarray]]
+
+
+def _load(task: Task, runs: Path, label: str, train_rule: str, folds: list[int],
+          seeds: list[int]) -> Loaded:
+    records, _ = find_records(runs / task.spec.name / label)
+    out = []
+    for r in records:
+        k = r.key
+        if k.train_rule == train_rule and k.fold in folds and k.seed in seeds and \
+                r.data["task_fingerprint"] == task.fingerprint["fingerprint"]:
+            out.append((k, *load_probs(task, r)))
+    return sorted(out, key=lambda x: (x[0].seed, x[0].fold))
+
+
+def _summarise(task: Task, label: str, loaded: Loaded, metric: str, test_rule: str,
+               n_resamples: int) -> Summary:
+    scores = [score_probs(task, key, ids, p, metrics=(metric,), n_resamples=n_resamples)
+              for key, ids, p in loaded]
+    vals = [s.point[test_rule][metric] for s in scores]
+    boots = np.mean([s.samples[test_rule][metric] for s in scores], axis=0)
+    lo, hi = bs.percentile_interval(boots)
+    return Summary(label, metric, test_rule, len(vals), float(np.mean(vals)), (lo, hi))
+
+
+def score(task: Task, runs: str | Path, variants: list[Variant], *, train_rule: str,
+          folds: list[int], seeds: list[int], n_resamples: int = 1000,
+          seconds: dict[str, float] | None = None) -> Report:
+    """Summaries of every variant and the paired comparisons of the recipe."""
+    runs = Path(runs)
+    loaded = {v.label: _load(task, runs, v.label, train_rule, folds, seeds) for v in variants}
+    missing = [label for label, cells in loaded.items() if not cells]
+    if missing:
+        from .errors import InputError
+        raise InputError(f"no finished cells for {missing} under {runs}",
+                         fix="run the ablation first (serbench ablate runs and scores)")
+    summaries: list[Summary] = []
+    pairs: list[Pair] = []
+    loss_metric = task.spec.primary_metric
+    loss_test = "AR" if applicable(loss_metric, "AR") else "MR"
+
+    def pair(a: str, b: str, metric: str, test_rule: str) -> None:
+        c = compare(task, loaded[a], loaded[b], metric=metric, train_rule=train_rule,
+                    test_rule=test_rule, n_resamples=n_resamples)
+        pairs.append(Pair(a, b, metric, test_rule, c.cells, c.diff, c.diff_ci, c.p_bootstrap,
+                          c.p_subsets))
+
+    for v in variants:
+        summaries.append(_summarise(task, v.label, loaded[v.label], loss_metric, loss_test,
+                                    n_resamples))
+        if (loss_metric, loss_test) != (RATER_METRIC, RATER_TEST):
+            summaries.append(_summarise(task, v.label, loaded[v.label], RATER_METRIC,
+                                        RATER_TEST, n_resamples))
+    by_loss: dict[str, list[Variant]] = {}
+    for v in variants:
+        if v.family == "loss":
+            by_loss.setdefault(str(v.loss), []).append(v)
+    for group in by_loss.values():
+        base = next((v for v in group if v.alpha == 0), None)
+        for v in group:
+            if base is not None and v is not base:
+                pair(v.label, base.label, loss_metric, loss_test)
+    labels = {v.label for v in variants}
+    if "rater-fusion" in labels:
+        for other in ["blstm-fc+ce", *sorted(x for x in labels if x.startswith("crowd"))]:
+            if other in labels:
+                pair("rater-fusion", other, RATER_METRIC, RATER_TEST)
+    return Report(task.spec.name, task.fingerprint["fingerprint"], train_rule, folds, seeds,
+                  [asdict(v) for v in variants], summaries, pairs, dict(seconds or {}),
+                  loss_metric, loss_test)
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def _ci(s: Summary | None) -> str:
+    if s is None:
+        return "—"
+    return f"{s.mean:.4f} [{s.ci[0]:.4f}, {s.ci[1]:.4f}]"
+
+
+def _pair(p: Pair | None) -> str:
+    if p is None:
+        return "—"
+    return (f"{p.diff:+.4f} [{p.diff_ci[0]:+.4f}, {p.diff_ci[1]:+.4f}]; "
+            f"p_boot {p.p_bootstrap:.3f}, p_t {p.p_subsets:.3g}")
+
+
+def markdown(rep: Report, *, configs: bool = True) -> str:
+    """The two comparison tables (and, with ``configs``, every variant's) as Markdown."""
+    variants = [Variant(**v) for v in rep.variants]
+    loss_metric, loss_test = rep.loss_metric, rep.loss_test
+    lines = [f"# Ablation on `{rep.task}` (fingerprint `{rep.fingerprint}`)", "",
+             f"Training rule {rep.train_rule}; folds {rep.folds}; seeds {rep.seeds}. "
+             "Means over cells with a fold-stratified 95% bootstrap interval; differences "
+             "are paired (same resamples), with the bootstrap p-value and the 40-subset "
+             "paired t-test p-value.", ""]
+    losses = [v for v in variants if v.family == "loss"]
+    if losses:
+        alphas = sorted({float(v.alpha or 0) for v in losses})
+        lines += [f"## Losses: {loss_metric} on the {loss_test} test set", "",
+                  "| loss | " + " | ".join(f"alpha {_alpha_label(a)}" for a in alphas)
+                  + " | " + " | ".join(f"alpha {_alpha_label(a)} − alpha 0" for a in alphas
+                                       if a > 0) + " |",
+                  "|---" * (len(alphas) + sum(a > 0 for a in alphas) + 1) + "|"]
+        for loss in dict.fromkeys(v.loss for v in losses):
+            row = {float(v.alpha or 0): v for v in losses if v.loss == loss}
+            cells = [_ci(rep.summary(row[a].label, loss_metric, loss_test)) if a in row else "—"
+                     for a in alphas]
+            diffs = []
+            for a in alphas:
+                if a == 0:
+                    continue
+                p = next((p for p in rep.pairs if a in row and p.a == row[a].label
+                          and p.metric == loss_metric and p.b != "rater-fusion"), None)
+                diffs.append(_pair(p))
+            lines.append(f"| {loss} | " + " | ".join(cells + diffs) + " |")
+        lines.append("")
+    raters = [v for v in variants if v.family == "raters" or v.label == "blstm-fc+ce"]
+    if any(v.family == "raters" for v in variants):
+        lines += [f"## Raters: {RATER_METRIC} on the {RATER_TEST} test set", "",
+                  f"| model | {RATER_METRIC} | rater-fusion − model |", "|---|---|---|"]
+        for v in raters:
+            p = next((p for p in rep.pairs if p.a == "rater-fusion" and p.b == v.label), None)
+            lines.append(f"| {v.label} | {_ci(rep.summary(v.label, RATER_METRIC, RATER_TEST))}"
+                         f" | {_pair(p) if p else ''} |")
+        lines.append("")
+    if not configs:
+        return "\n".join(lines) + "\n"
+    lines += ["## Every variant on both measures", "",
+              f"| variant | submission | {loss_metric} ({loss_test}) | {RATER_METRIC} "
+              f"({RATER_TEST}) | config |", "|---|---|---|---|---|"]
+    for v in variants:
+        cfg = json.dumps(v.config, sort_keys=True)
+        lines.append(f"| {v.label} | {v.submission} | "
+                     f"{_ci(rep.summary(v.label, loss_metric, loss_test))} | "
+                     f"{_ci(rep.summary(v.label, RATER_METRIC, RATER_TEST))} | `{cfg}` |")
+    outside = [f"{s.label} ({s.metric})" for s in rep.summaries
+               if not s.ci[0] - 1e-12 <= s.mean <= s.ci[1] + 1e-12]
+    if outside:
+        lines += ["", "Intervals that do not contain their point estimate: " + ", ".join(outside)
+                  + ". UAR averages recall over the classes *present* in a test set; a bootstrap "
+                  "resample of a small test set often loses a rare class, which tends to raise "
+                  "its UAR, so the percentile interval sits above the point. Read those "
+                  "intervals as a sign that the test sets are small."]
+    if rep.seconds:
+        total = sum(rep.seconds.values())
+        lines += ["", f"Run time: {total:.0f} s for the cells run in this call."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(rep: Report, path: Path) -> None:
+    """Two bar charts with 95% intervals: loss variants (macro-F1) and rater models (UAR)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    variants = [Variant(**v) for v in rep.variants]
+    panels = [("loss", rep.loss_metric, rep.loss_test, [v for v in variants if v.family == "loss"]),
+              ("raters", RATER_METRIC, RATER_TEST,
+               [v for v in variants if v.family == "raters" or v.label == "blstm-fc+ce"])]
+    panels = [p for p in panels if p[3]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
+    for ax, (_, metric, test, vs) in zip(axes[0], panels, strict=True):
+        ss = [rep.summary(v.label, metric, test) for v in vs]
+        means = [s.mean for s in ss]
+        # a percentile interval need not contain the point (UAR on small test sets whose
+        # resamples lose a class): draw the interval's part on each side, never negative
+        err = np.array([[max(s.mean - s.ci[0], 0.0), max(s.ci[1] - s.mean, 0.0)]
+                        for s in ss]).T
+        colours = ["#4c72b0" if (v.alpha or 0) == 0 else "#dd8452" for v in vs]
+        ax.bar(range(len(vs)), means, yerr=err, capsize=3, color=colours)
+        ax.set_xticks(range(len(vs)), [v.label.replace("blstm-fc+", "") for v in vs],
+                      rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel(f"{metric} ({test} test)")
+        ax.set_title(f"{rep.task}: {metric}, trained on {rep.train_rule}")
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.svg")
+    fig.savefig(tmp, format="svg", metadata={"Date": None})
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def write(rep: Report, out: str | Path) -> list[Path]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    md, js, svg = out / "ablation.md", out / "ablation.json", out / "ablation.svg"
+    atomic.write_text(md, markdown(rep))
+    atomic.write_text(js, json.dumps(asdict(rep), indent=2, sort_keys=True) + "\n")
+    plot(rep, svg)
+    return [md, js, svg]
+
