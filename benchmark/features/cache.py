@@ -14,9 +14,7 @@ page cache.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -135,30 +133,17 @@ def build_store(
     total = len(keep) + len(todo)
     done = 0
 
-    def decoded(pool: ThreadPoolExecutor):
-        """Each batch's waveforms; the next batch is decoded on worker threads meanwhile
-        (soundfile and soxr release the GIL: serial decoding left a GPU idle 2/3 of the time)."""
-        def submit(batch: np.ndarray) -> list[Future]:
-            return [pool.submit(audio.load, audio_paths[i], spec.sample_rate, max_seconds)
-                    for i in batch]
-
-        pending = submit(batches[0]) if batches else []
-        for j, batch in enumerate(batches):
-            waves = [f.result() for f in pending]
-            pending = submit(batches[j + 1]) if j + 1 < len(batches) else []
-            yield batch, waves
-
     def write(tmp: Path) -> None:
         nonlocal done
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, _SCHEMA) as writer, \
-                ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1))) as pool:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, _SCHEMA) as writer:
             for start in range(0, len(keep), 256):  # clips already cached: copied, not recomputed
                 part = keep[start:start + 256]
                 writer.write_batch(_batch(part, [old.audio_paths[u] for u in part],
                                           [old.durations[u] for u in part],
                                           [old[u] for u in part]))
                 done += len(part)
-            for batch, waves in decoded(pool):
+            for batch in batches:
+                waves = [audio.load(audio_paths[i], spec.sample_rate, max_seconds) for i in batch]
                 writer.write_batch(_batch([str(ids[i]) for i in batch],
                                           [str(audio_paths[i]) for i in batch],
                                           [float(durations[i]) for i in batch],
