@@ -167,6 +167,10 @@ def tasks_show(
         f"{summary['n_raters'] or 'unknown'} raters;  kept: "
         + ", ".join(f"{r} {n}" for r, n in summary["rules"].items())
     )
+    ag = summary["agreement"]
+    out.print(f"agreement over {ag['clips']} clips with >= 2 in-set votes "
+              f"({ag['raters_per_clip']:.2f} per clip): Fleiss' kappa {ag['fleiss_kappa']:.3f}, "
+              f"Krippendorff's alpha {ag['krippendorff_alpha']:.3f}")
     table = Table("fold", "rule", "train", "dev", "test", "test class distribution")
     for fold in summary["folds"]:
         for rule, cell in fold["rules"].items():

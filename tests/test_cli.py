@@ -18,7 +18,8 @@ def test_tasks_show_demo_json(home: Path):
     assert res.returncode == 0, res.stderr
     s = json.loads(res.stdout)
     assert set(s) == {"task", "version", "classes", "question", "group_by", "fingerprint",
-                      "n_utterances", "n_ratings", "n_raters", "rules", "dropped", "folds"}
+                      "n_utterances", "n_ratings", "n_raters", "rules", "agreement", "dropped",
+                      "folds"}
     frozen = json.loads((Path(__file__).parents[1] / "tasks/demo/fingerprint.json").read_text())
     assert s["fingerprint"] == frozen["fingerprint"]
     fold = s["folds"][0]

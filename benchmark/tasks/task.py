@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import __version__, atomic, paths
+from .. import __version__, agreement, atomic, paths
 from .. import ratings as rt
 from ..errors import InputError, NotPrepared
 from ..readers import get_reader
@@ -198,6 +198,8 @@ class Task:
             "n_ratings": len(self.ratings),
             "n_raters": int(self.ratings["rater_id"].nunique()),
             "rules": totals,
+            # over the task's classes (out-of-set votes left out), clips with >= 2 votes
+            "agreement": agreement.summary(self.counts.counts),
             "dropped": {
                 "no_in_set_vote": no_vote,
                 "mr_exclusions": {"ids": excluded, "reason": self.spec.mr_exclusion_reason},
