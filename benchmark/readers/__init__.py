@@ -16,6 +16,7 @@ from .crema_d import read_crema_d
 from .demo import read_demo
 from .emodb import read_emodb
 from .released import read_released_labels
+from .table import read_table
 
 Reader = Callable[..., ReadResult]
 
@@ -24,6 +25,7 @@ READERS: dict[str, Reader] = {
     "crema-d": read_crema_d,
     "emodb": read_emodb,
     "released-labels": read_released_labels,
+    "csv": read_table,
 }
 
 
