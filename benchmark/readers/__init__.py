@@ -15,6 +15,7 @@ from .base import ReadResult
 from .crema_d import read_crema_d
 from .demo import read_demo
 from .emodb import read_emodb
+from .iemocap import read_iemocap
 from .released import read_released_labels
 from .table import read_table
 
@@ -24,6 +25,7 @@ READERS: dict[str, Reader] = {
     "demo": read_demo,
     "crema-d": read_crema_d,
     "emodb": read_emodb,
+    "iemocap": read_iemocap,
     "released-labels": read_released_labels,
     "csv": read_table,
 }
