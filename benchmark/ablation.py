@@ -282,7 +282,7 @@ def markdown(rep: Report, *, configs: bool = True) -> str:
                   "resample of a small test set often loses a rare class, which tends to raise "
                   "its UAR, so the percentile interval sits above the point. Read those "
                   "intervals as a sign that the test sets are small."]
-    if rep.seconds:
+    if rep.seconds and sum(rep.seconds.values()) > 0:
         total = sum(rep.seconds.values())
         lines += ["", f"Run time: {total:.0f} s for the cells run in this call."]
     return "\n".join(lines) + "\n"

@@ -107,3 +107,14 @@ def rater_answers(ids: Sequence[str], ratings: pd.DataFrame, classes: Sequence[s
     answers[row[ok], col[ok]] = cls[ok]
     counts = n_ratings if n_ratings is not None else (answers >= 0).sum(axis=0)
     return RaterAnswers(raters, answers, np.asarray(counts, dtype=np.int64))
+
+
+def keep_raters(ratings: pd.DataFrame | None, classes: Sequence[str], *, min_ratings: int,
+                max_raters: int | None) -> tuple[tuple[str, ...], np.ndarray]:
+    """:func:`require_rater_ids`, then :func:`select_raters`; at least one rater must qualify."""
+    require_rater_ids(ratings)
+    raters, n = select_raters(ratings, classes, min_ratings=min_ratings,  # type: ignore[arg-type]
+                              max_raters=max_raters)
+    if not raters:
+        raise ValueError(f"no rater has {min_ratings} training ratings; lower min_ratings")
+    return raters, n

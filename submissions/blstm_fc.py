@@ -106,13 +106,18 @@ class BlstmFc(Submission):
         self.std = (frames.std(axis=0) + 1e-5).astype(np.float32)
         return frames.shape[1]
 
-    def fit(self, train: Data, dev: Data, spec: FitSpec) -> None:
+    def prepare_fit(self, train: Data, spec: FitSpec) -> int:
+        """Seed, keep the spec, normalise on the training frames, build the collator; -> dim."""
         torch.manual_seed(spec.seed)
+        self.spec = spec
         dim = self.normalise_on(train)
+        self.collate = self._collate(train.features)
+        return dim
+
+    def fit(self, train: Data, dev: Data, spec: FitSpec) -> None:
+        dim = self.prepare_fit(train, spec)
         self.model = BlstmNet(dim, spec.k, self.c["hidden"], self.c["layers"],
                               self.c["fc"], self.c["dropout"], self.c["pooling"])
-        self.spec = spec
-        self.collate = self._collate(train.features)
         self.summary = training.fit(self.model, self.collate, train, dev, spec, self.cfg)
 
     def predict_proba(self, batch: Data) -> np.ndarray:

@@ -13,7 +13,13 @@ CrowdH / CrowdS (``consensus="hard"`` / ``"soft"``) are the baselines that
 science.md c.1).  Their definition is not public: **this is a reconstruction**
 (science.md c.3, [INFERRED]): the base softmax is additionally supervised
 with the hard consensus class (CE, tied clips masked) or the smoothed vote
-distribution (soft CE), weighted by ``consensus_weight``.
+distribution (soft CE), weighted by ``consensus_weight``.  Use them with
+``reduction="mean"`` (the crowd term averaged over the given answers, as the
+ablation recipe does): with the reference's sum over ~7 answers per clip the
+consensus term is drowned.  On the demo the plain MW crowd layer collapses to
+a constant prediction (a base that always says "neutral" plus per-rater maps
+of each rater's label marginals is a local optimum); the consensus term is
+what prevents it.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from serbench import training
 from serbench.baselines.blstm_fc import BlstmFc, BlstmNet
 from serbench.crowd import KINDS, CrowdLayer, masked_crowd_loss
 from serbench.losses import soft_ce
-from serbench.raters import rater_answers, require_rater_ids, select_raters
+from serbench.raters import keep_raters, rater_answers
 from serbench.submission import Data, FitSpec
 
 
@@ -95,17 +101,10 @@ class CrowdLayerSubmission(BlstmFc):
                             min_ratings=min_ratings, max_raters=max_raters, reduction=reduction)
 
     def fit(self, train: Data, dev: Data, spec: FitSpec) -> None:
-        require_rater_ids(train.ratings)
-        torch.manual_seed(spec.seed)
         c = self.c
-        self.spec = spec
-        dim = self.normalise_on(train)
-        self.collate = self._collate(train.features)
-        raters, _ = select_raters(train.ratings, spec.classes, min_ratings=c["min_ratings"],
-                                  max_raters=c["max_raters"])
-        if not raters:
-            raise ValueError(f"no rater has {c['min_ratings']} training ratings; "
-                             "lower min_ratings")
+        raters, _ = keep_raters(train.ratings, spec.classes, min_ratings=c["min_ratings"],
+                                max_raters=c["max_raters"])
+        dim = self.prepare_fit(train, spec)
         self.coverage = rater_answers(train.ids, train.ratings, spec.classes, raters).coverage()
         base = BlstmNet(dim, spec.k, c["hidden"], c["layers"], c["fc"], c["dropout"],
                         c["pooling"])

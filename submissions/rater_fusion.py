@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from serbench import fusion, training
 from serbench.baselines.blstm_fc import BlstmFc, BlstmNet, head
 from serbench.losses import soft_ce
-from serbench.raters import RaterAnswers, rater_answers, require_rater_ids, select_raters
+from serbench.raters import RaterAnswers, keep_raters, rater_answers
 from serbench.submission import Data, FitSpec
 
 FUSIONS = ("learned", "loglinear", "average", "H", "S", "R")
@@ -114,17 +114,10 @@ class RaterFusion(BlstmFc):
         return BlstmNet(dim, k, c["hidden"], c["layers"], c["fc"], c["dropout"], c["pooling"])
 
     def fit(self, train: Data, dev: Data, spec: FitSpec) -> None:
-        require_rater_ids(train.ratings)
-        torch.manual_seed(spec.seed)
         c = self.c
-        self.spec = spec
-        dim = self.normalise_on(train)
-        self.collate = self._collate(train.features)
-        raters, n = select_raters(train.ratings, spec.classes, min_ratings=c["min_ratings"],
-                                  max_raters=c["max_raters"])
-        if not raters:
-            raise ValueError(f"no rater has {c['min_ratings']} training ratings; "
-                             "lower min_ratings")
+        raters, n = keep_raters(train.ratings, spec.classes, min_ratings=c["min_ratings"],
+                                max_raters=c["max_raters"])
+        dim = self.prepare_fit(train, spec)
         tr = rater_answers(train.ids, train.ratings, spec.classes, raters, n)
         dv = rater_answers(dev.ids, dev.ratings, spec.classes, raters)
         self.coverage = {"train": tr.coverage(), "dev": dv.coverage()}
