@@ -338,6 +338,10 @@ def leaderboard(
     Path("leaderboard"),
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    check_: Annotated[bool, typer.Option(
+        "--check", help="Recompute every score from the stored predictions and compare with "
+                        "the stored leaderboard.json; write nothing, exit 1 on any difference."
+    )] = False,
 ) -> None:
     """Regenerate README.md, leaderboard.csv/json, index.html and plots from run records."""
     from . import leaderboard as lb
@@ -351,6 +355,18 @@ def leaderboard(
         handle = progress.add_task("score", total=n)
         board = lb.build(runs, n_resamples=resamples, seed=seed,
                          progress=lambda: progress.advance(handle))
+    if check_:
+        compared, diffs = lb.check(board, out_dir)
+        for p, why in board.skipped:
+            err.print(f"[yellow]skipped[/] {p}: {why}")
+        if diffs:
+            for d in diffs[:50]:
+                err.print(f"[red]differs[/] {d}", highlight=False)
+            err.print(f"{len(diffs)} difference(s) between the stored leaderboard and the "
+                      f"scores recomputed from {runs}")
+            raise typer.Exit(1)
+        out.print(f"leaderboard matches: {compared} values recomputed from {n} record(s)")
+        return
     files = lb.write(board, out_dir)
     out.print(f"wrote {len(files)} files to {out_dir} ({len(board.tasks)} task(s), "
               f"{sum(len(t.aggregates) for t in board.tasks)} submission(s))")

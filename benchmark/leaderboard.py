@@ -31,7 +31,7 @@ import numpy as np
 
 from . import atomic, plots
 from . import bootstrap as bs
-from .errors import NotPrepared, SerbenchError
+from .errors import InputError, NotPrepared, SerbenchError
 from .metrics import LOWER_IS_BETTER
 from .records import Record, find_records
 from .scoring import Aggregate, CellScores, aggregate, score_record
@@ -334,6 +334,56 @@ def _plots(board: Board, out: Path) -> dict[str, list[tuple[str, str]]]:
                 xlabel="predicted (argmax)", ylabel="consensus", cmap="Blues"))
             entries.append((name, f"{agg.submission} confusion"))
     return files
+
+
+def check(board: Board, out: str | Path, tolerance: float = 2e-6) -> tuple[int, list[str]]:
+    """Compare freshly recomputed scores with the stored ``leaderboard.json``.
+
+    Returns the number of values compared and one line per difference: a
+    number that moved by more than ``tolerance`` (the file keeps 6 decimals),
+    or an entry present on one side only.  Nothing is written.
+    """
+    path = Path(out) / "leaderboard.json"
+    if not path.exists():
+        raise InputError("no stored leaderboard to check", file=path,
+                         fix="write it first: serbench leaderboard")
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"unreadable stored leaderboard: {exc}", file=path,
+                         fix="regenerate it with serbench leaderboard") from None
+    fresh = json.loads(json.dumps(_json(board)))
+    diffs: list[str] = []
+    compared = 0
+
+    def walk(a: Any, b: Any, where: str) -> None:
+        nonlocal compared
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                if k not in a or k not in b:
+                    diffs.append(f"{where}/{k}: only in the {'stored' if k in a else 'recomputed'}"
+                                 " leaderboard")
+                else:
+                    walk(a[k], b[k], f"{where}/{k}")
+        elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+            keyed = bool(a) and all(isinstance(x, dict) and ("task" in x or "submission" in x)
+                                    for x in a + b)
+            if keyed:  # match tasks / submissions by name, not position
+                name = "task" if "task" in (a + b)[0] else "submission"
+                walk({x[name]: x for x in a}, {x[name]: x for x in b}, where)
+            else:
+                for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                    walk(x, y, f"{where}[{i}]")
+        elif isinstance(a, (int, float)) and isinstance(b, (int, float)) \
+                and not isinstance(a, bool) and not isinstance(b, bool):
+            compared += 1
+            if abs(a - b) > tolerance:
+                diffs.append(f"{where}: stored {a}, recomputed {b}")
+        elif a != b:
+            diffs.append(f"{where}: stored {a!r}, recomputed {b!r}")
+
+    walk(stored, fresh, "")
+    return compared, diffs
 
 
 def write(board: Board, out: str | Path) -> list[Path]:

@@ -83,3 +83,39 @@ def test_index_html_renders_in_headless_chromium(runs: Path, tmp_path: Path):
     keep = Path("/tmp/serbench-leaderboard-screenshot.png")
     shutil.copy(shot, keep)
     assert np.isfinite(img).all()
+
+
+def test_check_recomputes_and_catches_tampering(runs: Path, tmp_path: Path):
+    import json
+
+    import pandas as pd
+
+    out = tmp_path / "board"
+    lb.write(lb.build(runs, n_resamples=50), out)
+    compared, diffs = lb.check(lb.build(runs, n_resamples=50), out)
+    assert diffs == [] and compared > 100
+    # a stored number edited by hand is caught, by name
+    data = json.loads((out / "leaderboard.json").read_text())
+    oracle = next(s for s in data["tasks"][0]["submissions"] if s["submission"] == "oracle")
+    oracle["cells"]["AR->AR"]["multilabel_macro_f1"]["mean"] += 0.01
+    (out / "leaderboard.json").write_text(json.dumps(data))
+    _, diffs = lb.check(lb.build(runs, n_resamples=50), out)
+    where = "/tasks/demo/submissions/oracle/cells/AR->AR/multilabel_macro_f1/mean"
+    assert len(diffs) == 1 and diffs[0].startswith(where)
+    # predictions changed after the leaderboard was written: their cells no longer match
+    lb.write(lb.build(runs, n_resamples=50), out)
+    pred = runs / "demo" / "oracle" / "fold1-AR-seed0" / "predictions.parquet"
+    df = pd.read_parquet(pred)
+    cols = [c for c in df.columns if c.startswith("p_")]
+    df[cols] = df[cols].to_numpy()[:, ::-1]  # still valid probabilities, different classes
+    df.to_parquet(pred)
+    _, diffs = lb.check(lb.build(runs, n_resamples=50), out)
+    assert diffs and all("/tasks/demo/submissions/oracle/" in d for d in diffs)
+    assert any("AR->AR/multilabel_macro_f1/mean" in d for d in diffs)
+    from typer.testing import CliRunner
+
+    from serbench.cli import app
+
+    res = CliRunner().invoke(app, ["leaderboard", "--check", "--runs", str(runs), "--out", str(out),
+                                   "--resamples", "50"])
+    assert res.exit_code == 1 and "difference(s)" in res.output
