@@ -16,6 +16,7 @@ import soxr
 from .errors import InputError
 
 DEFAULT_MAX_SECONDS = 12.0  # the released recipe truncates at 12 s
+RATE_RANGE = (1000, 384000)  # sample rates outside this are corrupt headers, not speech
 
 
 def load(path: str | Path, sample_rate: int = 16000,
@@ -34,6 +35,9 @@ def load(path: str | Path, sample_rate: int = 16000,
         raise InputError("audio file has no samples", file=path,
                          fix="this clip cannot be scored; re-extract it or ask the task "
                              "maintainers to document it as a known broken file")
+    if not RATE_RANGE[0] <= sr <= RATE_RANGE[1]:
+        raise InputError(f"implausible sample rate {sr} Hz in the header", file=path,
+                         fix="the file header is corrupt; re-extract the file")
     wav = data.mean(axis=1)
     if not np.isfinite(wav).all():
         raise InputError("audio has NaN or infinite samples", file=path)
@@ -41,4 +45,7 @@ def load(path: str | Path, sample_rate: int = 16000,
         wav = soxr.resample(wav, sr, sample_rate, quality="HQ").astype(np.float32)
     if max_seconds is not None:
         wav = wav[: int(max_seconds * sample_rate)]
+    if len(wav) == 0:
+        raise InputError(f"audio is shorter than one sample at {sample_rate} Hz", file=path,
+                         fix="re-extract the file; a clip this short cannot be scored")
     return np.ascontiguousarray(wav, dtype=np.float32)

@@ -128,6 +128,14 @@ def validate(df: pd.DataFrame, *, name: str = "ratings table") -> pd.DataFrame:
                 fix="keep one answer per rater and utterance (a repeated presentation must be "
                 "resolved by the reader, as the corpus authors do)",
             )
+    raw = df["duration"].where(df["duration"].astype(str).str.strip() != "", None)
+    duration = pd.to_numeric(raw, errors="coerce")
+    bad = (duration.isna() & raw.notna()) | (duration < 0)
+    if bad.any():
+        f, r = _where(df, int(np.flatnonzero(bad.to_numpy())[0]))
+        raise InputError(f"duration {df['duration'][bad].iloc[0]!r} is not a number of seconds",
+                         file=f, row=r, fix="give durations in seconds, or leave them empty")
+    df["duration"] = duration.astype("float64")
     for col in _UTTERANCE_CONSTANT:
         n = df.groupby("utterance_id", sort=False)[col].nunique(dropna=False)
         if (n > 1).any():

@@ -56,7 +56,11 @@ def read_manifest(path: str | Path, n_folds: int) -> pd.DataFrame:
             file=path,
             fix="freeze the task first: serbench tasks freeze TASK --source DIR",
         )
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"unreadable split manifest: {exc}", file=path,
+                         fix="restore the task's manifest.csv from the repository") from None
     cols = ["utterance_id", "group", *fold_columns(n_folds)]
     missing = [c for c in cols if c not in df.columns]
     if missing:
