@@ -19,6 +19,20 @@ DEFAULT_MAX_SECONDS = 12.0  # the released recipe truncates at 12 s
 RATE_RANGE = (1000, 384000)  # sample rates outside this are corrupt headers, not speech
 
 
+def duration(path: str | Path) -> float:
+    """Seconds of audio in ``path`` from its header (no decoding); unreadable or empty raises."""
+    path = Path(path)
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError, OSError) as exc:
+        raise InputError(f"unreadable audio: {exc}", file=path,
+                         fix="re-extract the file from the corpus release") from None
+    if info.frames == 0:
+        raise InputError("audio file has no samples", file=path,
+                         fix="re-extract the file, or remove it from the corpus")
+    return float(info.duration)
+
+
 def load(path: str | Path, sample_rate: int = 16000,
          max_seconds: float | None = DEFAULT_MAX_SECONDS) -> np.ndarray:
     """Mono float32 waveform at ``sample_rate``, truncated to ``max_seconds``."""

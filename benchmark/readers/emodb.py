@@ -32,8 +32,8 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import soundfile as sf
 
+from .. import audio
 from ..errors import InputError
 from ..ratings import PRIMARY
 from .base import ReadResult
@@ -90,14 +90,10 @@ def read_emodb(source: str | Path | None = None, **_: object) -> ReadResult:
         if m["emotion"] not in LETTERS:
             raise InputError(f"unknown EmoDB emotion letter {m['emotion']!r}", file=path,
                              fix=f"EmoDB letters are {sorted(LETTERS)}")
-        try:
-            info = sf.info(str(path))
-        except (RuntimeError, sf.LibsndfileError) as exc:
-            raise InputError(f"unreadable audio: {exc}", file=path,
-                             fix="re-extract the corpus") from None
+        seconds = audio.duration(path)
         rows.append({"utterance_id": path.stem, "rater_id": None, "label": m["emotion"],
                      "question": PRIMARY, "speaker_id": m["speaker"], "session": None,
-                     "audio_path": str(path.resolve()), "duration": float(info.duration),
+                     "audio_path": str(path.resolve()), "duration": seconds,
                      "source": str(path), "source_row": 1})
         files.append(str(path))
     table = pd.DataFrame(rows)

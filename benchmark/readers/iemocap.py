@@ -33,8 +33,8 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import soundfile as sf
 
+from .. import audio
 from ..errors import InputError
 from ..ratings import SECONDARY
 from .base import ReadResult
@@ -121,7 +121,7 @@ def read_iemocap(source: str | Path | None = None, *, self_evaluations: bool = T
             utt.rsplit("_", 1)[0] / f"{utt}.wav"
         path, duration = None, None
         if wav.is_file():
-            path, duration = str(wav.resolve()), float(sf.info(str(wav)).duration)
+            path, duration = str(wav.resolve()), audio.duration(wav)
         else:
             no_wav += 1
         meta[utt] = (f"Ses{m['session']}_{m['gender']}", str(int(m["session"])), path, duration)

@@ -28,8 +28,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import soundfile as sf
 
+from ..audio import duration as audio_duration
 from ..errors import InputError
 from ..ratings import PRIMARY, QUESTIONS, check_columns
 from .base import ReadResult
@@ -100,15 +100,12 @@ def read_table(source: str | Path | None = None, *, file: str = "ratings.csv",
                 missing += 1
             else:
                 try:
-                    info = sf.info(str(full))
-                except (RuntimeError, sf.LibsndfileError) as exc:
-                    raise InputError(f"unreadable audio {rel!r}: {exc}", file=path,
+                    seen[rel] = (str(full), audio_duration(full))
+                except InputError as exc:  # name the ratings row that lists the file
+                    raise InputError(f"{exc.problem} ({rel!r})", file=path,
                                      row=int(df.at[i, "source_row"]),
-                                     fix="re-export the file as WAV or FLAC") from None
-                if info.frames == 0:
-                    raise InputError(f"audio {rel!r} has no samples", file=path,
-                                     row=int(df.at[i, "source_row"]), fix="remove or replace it")
-                seen[rel] = (str(full), float(info.duration))
+                                     fix="re-export the file as WAV or FLAC, or remove the "
+                                         "row") from None
         df.at[i, "audio_path"], df.at[i, "duration"] = seen[rel]
     if missing:
         drops["audio files listed but missing (clips kept without audio)"] = missing
