@@ -27,6 +27,18 @@ def soft_ce(logits: torch.Tensor, targets: torch.Tensor, class_weights: torch.Te
     return per.mean()
 
 
+def masked_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean CE over the entries with a label (``labels >= 0``); 0 (with a graph) when none has.
+
+    ``logits`` [..., K] and ``labels`` [...]: consensus classes with ties marked -1, or a
+    [B, M] matrix of rater answers with -1 where a rater did not rate the clip.
+    """
+    keep = labels >= 0
+    if not keep.any():
+        return logits.sum() * 0
+    return F.cross_entropy(logits[keep], labels[keep])
+
+
 def loss_fn(name: str, logits: torch.Tensor, targets: torch.Tensor,
             class_weights: torch.Tensor | None = None) -> torch.Tensor:
     if name == "ce":

@@ -23,6 +23,7 @@ import torch
 
 from .losses import probabilities
 from .penalty import PenaltyConfig, penalized_loss, training_penalty
+from .raters import rater_answers
 from .submission import Data, FitSpec
 from .targets import class_balanced_weights
 
@@ -92,6 +93,21 @@ class SingleHead(Objective):
     def loss(self, output: torch.Tensor, batch: Targets) -> torch.Tensor:
         return penalized_loss(self.name, output.float(), batch["y"], self.penalty,
                               self.penalty_cfg, self.weights)
+
+
+class RaterObjective(Objective):
+    """Targets of rater-aware models: consensus class (-1 when tied), smoothed distribution,
+    and the kept raters' answers [N, M] (-1 where a rater did not rate the clip)."""
+
+    def __init__(self, spec: FitSpec, raters: tuple[str, ...]) -> None:
+        self.spec = spec
+        self.raters = raters
+
+    def targets(self, data: Data, rng: np.random.Generator) -> Targets:
+        answers = rater_answers(data.ids, data.ratings, self.spec.classes, self.raters)
+        return {"hard": torch.as_tensor(data.labels, dtype=torch.long),
+                "soft": torch.as_tensor(data.smoothed(self.spec.smoothing), dtype=torch.float32),
+                "raters": torch.as_tensor(answers.answers)}
 
 
 def _autocast(spec: FitSpec):

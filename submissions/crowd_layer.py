@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from serbench import training
 from serbench.baselines.blstm_fc import BlstmFc, BlstmNet
 from serbench.crowd import KINDS, CrowdLayer, masked_crowd_loss
-from serbench.losses import soft_ce
+from serbench.losses import masked_ce, soft_ce
 from serbench.raters import keep_raters, rater_answers
 from serbench.submission import Data, FitSpec
 
@@ -51,28 +50,19 @@ class CrowdBlstm(nn.Module):
         return torch.cat([logits.float()[:, None], crowd], dim=1)
 
 
-class CrowdObjective(training.Objective):
+class CrowdObjective(training.RaterObjective):
     """Masked crowd CE, plus the consensus term for CrowdH / CrowdS."""
 
     def __init__(self, spec: FitSpec, raters: tuple[str, ...], consensus: str,
                  consensus_weight: float, reduction: str) -> None:
-        self.spec, self.raters = spec, raters
+        super().__init__(spec, raters)
         self.consensus, self.weight, self.reduction = consensus, consensus_weight, reduction
-
-    def targets(self, data: Data, rng: np.random.Generator) -> training.Targets:
-        answers = rater_answers(data.ids, data.ratings, self.spec.classes, self.raters)
-        return {"raters": torch.as_tensor(answers.answers),
-                "hard": torch.as_tensor(data.labels, dtype=torch.long),
-                "soft": torch.as_tensor(data.smoothed(self.spec.smoothing), dtype=torch.float32)}
 
     def loss(self, output: torch.Tensor, batch: training.Targets) -> torch.Tensor:
         output = output.float()
         loss = masked_crowd_loss(output[:, 1:], batch["raters"], self.reduction)
         if self.consensus == "hard":
-            hard = batch["hard"]
-            ok = hard >= 0
-            if ok.any():
-                loss = loss + self.weight * F.cross_entropy(output[ok, 0], hard[ok])
+            loss = loss + self.weight * masked_ce(output[:, 0], batch["hard"])
         elif self.consensus == "soft":
             loss = loss + self.weight * soft_ce(output[:, 0], batch["soft"])
         return loss

@@ -30,11 +30,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from serbench import fusion, training
 from serbench.baselines.blstm_fc import BlstmFc, BlstmNet, head
-from serbench.losses import soft_ce
+from serbench.losses import masked_ce, soft_ce
 from serbench.raters import RaterAnswers, keep_raters, rater_answers
 from serbench.submission import Data, FitSpec
 
@@ -57,30 +56,18 @@ class MultiHeadBlstm(BlstmNet):
         return torch.cat([self.head(z)[:, None], self.soft(z)[:, None], raters], dim=1)
 
 
-class JointObjective(training.Objective):
+class JointObjective(training.RaterObjective):
     """``L_H + L_S + w * mean_{observed (i, r)} CE(rater head r, answer_ir)``."""
 
     def __init__(self, spec: FitSpec, raters: tuple[str, ...], rater_weight: float) -> None:
-        self.spec = spec
-        self.raters = raters
+        super().__init__(spec, raters)
         self.rater_weight = rater_weight
-
-    def targets(self, data: Data, rng: np.random.Generator) -> training.Targets:
-        answers = rater_answers(data.ids, data.ratings, self.spec.classes, self.raters)
-        return {"hard": torch.as_tensor(data.labels, dtype=torch.long),
-                "soft": torch.as_tensor(data.smoothed(self.spec.smoothing), dtype=torch.float32),
-                "raters": torch.as_tensor(answers.answers)}
 
     def loss(self, output: torch.Tensor, batch: training.Targets) -> torch.Tensor:
         output = output.float()
-        hard = batch["hard"]
-        has_h = hard >= 0
-        l_h = F.cross_entropy(output[has_h, 0], hard[has_h]) if has_h.any() else output.sum() * 0
+        l_h = masked_ce(output[:, 0], batch["hard"])
         l_s = soft_ce(output[:, 1], batch["soft"])
-        answers = batch["raters"]
-        seen = answers >= 0
-        l_r = F.cross_entropy(output[:, 2:][seen], answers[seen]) if seen.any() \
-            else output.sum() * 0
+        l_r = masked_ce(output[:, 2:], batch["raters"])
         return l_h + l_s + self.rater_weight * l_r
 
 
