@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from . import atomic
+from . import atomic, plots
 from . import bootstrap as bs
 from .records import CellKey, find_records
 from .scoring import applicable, compare, load_probs, score_probs
@@ -152,14 +152,19 @@ def _load(task: Task, runs: Path, label: str, train_rule: str, folds: list[int],
     return sorted(out, key=lambda x: (x[0].seed, x[0].fold))
 
 
-def _summarise(task: Task, label: str, loaded: Loaded, metric: str, test_rule: str,
-               n_resamples: int) -> Summary:
-    scores = [score_probs(task, key, ids, p, metrics=(metric,), n_resamples=n_resamples)
+def _summarise(task: Task, label: str, loaded: Loaded, wanted: list[tuple[str, str]],
+               n_resamples: int) -> list[Summary]:
+    """One scoring pass over the variant's cells gives every (metric, test rule) summary."""
+    metrics = tuple(dict.fromkeys(m for m, _ in wanted))
+    scores = [score_probs(task, key, ids, p, metrics=metrics, n_resamples=n_resamples)
               for key, ids, p in loaded]
-    vals = [s.point[test_rule][metric] for s in scores]
-    boots = np.mean([s.samples[test_rule][metric] for s in scores], axis=0)
-    lo, hi = bs.percentile_interval(boots)
-    return Summary(label, metric, test_rule, len(vals), float(np.mean(vals)), (lo, hi))
+    out = []
+    for metric, test_rule in wanted:
+        vals = [s.point[test_rule][metric] for s in scores]
+        boots = np.mean([s.samples[test_rule][metric] for s in scores], axis=0)
+        lo, hi = bs.percentile_interval(boots)
+        out.append(Summary(label, metric, test_rule, len(vals), float(np.mean(vals)), (lo, hi)))
+    return out
 
 
 def score(task: Task, runs: str | Path, variants: list[Variant], *, train_rule: str,
@@ -184,12 +189,9 @@ def score(task: Task, runs: str | Path, variants: list[Variant], *, train_rule: 
         pairs.append(Pair(a, b, metric, test_rule, c.cells, c.diff, c.diff_ci, c.p_bootstrap,
                           c.p_subsets))
 
+    wanted = list(dict.fromkeys([(loss_metric, loss_test), (RATER_METRIC, RATER_TEST)]))
     for v in variants:
-        summaries.append(_summarise(task, v.label, loaded[v.label], loss_metric, loss_test,
-                                    n_resamples))
-        if (loss_metric, loss_test) != (RATER_METRIC, RATER_TEST):
-            summaries.append(_summarise(task, v.label, loaded[v.label], RATER_METRIC,
-                                        RATER_TEST, n_resamples))
+        summaries += _summarise(task, v.label, loaded[v.label], wanted, n_resamples)
     by_loss: dict[str, list[Variant]] = {}
     for v in variants:
         if v.family == "loss":
@@ -288,37 +290,23 @@ def markdown(rep: Report, *, configs: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(rep: Report, path: Path) -> None:
-    """Two bar charts with 95% intervals: loss variants (macro-F1) and rater models (UAR)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot(rep: Report) -> str:
+    """Two bar charts with 95% intervals: loss variants and rater models (deterministic SVG)."""
     variants = [Variant(**v) for v in rep.variants]
-    panels = [("loss", rep.loss_metric, rep.loss_test, [v for v in variants if v.family == "loss"]),
-              ("raters", RATER_METRIC, RATER_TEST,
+    groups = [(rep.loss_metric, rep.loss_test, [v for v in variants if v.family == "loss"]),
+              (RATER_METRIC, RATER_TEST,
                [v for v in variants if v.family == "raters" or v.label == "blstm-fc+ce"])]
-    panels = [p for p in panels if p[3]]
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
-    for ax, (_, metric, test, vs) in zip(axes[0], panels, strict=True):
+    panels = []
+    for metric, test, vs in groups:
+        if not vs:
+            continue
         ss = [rep.summary(v.label, metric, test) for v in vs]
-        means = [s.mean for s in ss]
-        # a percentile interval need not contain the point (UAR on small test sets whose
-        # resamples lose a class): draw the interval's part on each side, never negative
-        err = np.array([[max(s.mean - s.ci[0], 0.0), max(s.ci[1] - s.mean, 0.0)]
-                        for s in ss]).T
-        colours = ["#4c72b0" if (v.alpha or 0) == 0 else "#dd8452" for v in vs]
-        ax.bar(range(len(vs)), means, yerr=err, capsize=3, color=colours)
-        ax.set_xticks(range(len(vs)), [v.label.replace("blstm-fc+", "") for v in vs],
-                      rotation=45, ha="right", fontsize=8)
-        ax.set_ylabel(f"{metric} ({test} test)")
-        ax.set_title(f"{rep.task}: {metric}, trained on {rep.train_rule}")
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.svg")
-    fig.savefig(tmp, format="svg", metadata={"Date": None})
-    plt.close(fig)
-    tmp.replace(path)
+        panels.append({"title": f"{rep.task}: {metric}, trained on {rep.train_rule}",
+                       "ylabel": f"{metric} ({test} test)",
+                       "labels": [v.label.replace("blstm-fc+", "") for v in vs],
+                       "means": [s.mean for s in ss], "ci": [s.ci for s in ss],
+                       "colours": ["#4c72b0" if (v.alpha or 0) == 0 else "#dd8452" for v in vs]})
+    return plots.interval_bars(panels)
 
 
 def write(rep: Report, out: str | Path) -> list[Path]:
@@ -327,6 +315,6 @@ def write(rep: Report, out: str | Path) -> list[Path]:
     md, js, svg = out / "ablation.md", out / "ablation.json", out / "ablation.svg"
     atomic.write_text(md, markdown(rep))
     atomic.write_text(js, json.dumps(asdict(rep), indent=2, sort_keys=True) + "\n")
-    plot(rep, svg)
+    atomic.write_text(svg, plot(rep))
     return [md, js, svg]
 

@@ -64,3 +64,25 @@ def grouped_bars(values: dict[str, list[float]], classes: list[str], title: str,
         ax.set_title(title)
         ax.legend(fontsize=7, frameon=False)
         return _svg(fig)
+
+
+def interval_bars(panels: list[dict]) -> str:
+    """Side-by-side bar panels with interval whiskers.
+
+    Each panel: ``title``, ``ylabel``, ``labels``, ``means``, ``ci`` ([(low, high)]) and
+    ``colours``.  A percentile interval need not contain its point (UAR on small test sets
+    whose resamples lose a class), so each whisker is drawn on its side only, never negative.
+    """
+    with plt.rc_context(_RC):
+        fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
+        for ax, panel in zip(axes[0], panels, strict=True):
+            means = panel["means"]
+            err = np.array([[max(m - lo, 0.0), max(hi - m, 0.0)]
+                            for m, (lo, hi) in zip(means, panel["ci"], strict=True)]).T
+            x = range(len(means))
+            ax.bar(x, means, yerr=err, capsize=3, color=panel["colours"])
+            ax.set_xticks(x, panel["labels"], rotation=45, ha="right", fontsize=8)
+            ax.set_ylabel(panel["ylabel"])
+            ax.set_title(panel["title"])
+        fig.tight_layout()
+        return _svg(fig)
