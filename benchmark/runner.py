@@ -173,18 +173,17 @@ class Runner:
         missing = [str(u) for u in s.ids[~has_audio]]
         keep = has_audio if split != "test" else np.ones(len(s.ids), dtype=bool)
         ids = s.ids[keep]
-        all_ratings = self.task.ratings
-        ratings = all_ratings[all_ratings["utterance_id"].isin(list(ids))]
-        split_ratings = None
+        ratings = split_ratings = None  # test clips never see their ratings
         if split != "test":
+            rated = self.task.ratings["utterance_id"]
+            ratings = self.task.ratings[rated.isin(list(ids))]
             every = self.task.split(fold, split, "AR").ids
-            split_ratings = all_ratings[all_ratings["utterance_id"].isin(list(every))]
+            split_ratings = self.task.ratings[rated.isin(list(every))]
         data = Data(ids=ids,
                     audio_paths=np.array([self.audio[u] for u in ids], dtype=object),
                     targets=s.targets[keep] if with_targets else np.zeros((0, self.task.spec.k)),
                     labels=s.labels[keep] if with_targets else np.zeros(0, dtype=int),
-                    features=self.store, ratings=ratings if split != "test" else None,
-                    split_ratings=split_ratings)
+                    features=self.store, ratings=ratings, split_ratings=split_ratings)
         return data, missing
 
     # ------------------------------------------------------------------ cells
