@@ -53,9 +53,9 @@ class CrowdLayer(nn.Module):
 
     def forward(self, probs: torch.Tensor) -> torch.Tensor:
         """``probs`` [B, K] -> annotator logits [B, M, K]."""
-        x = probs[:, None, :]  # [B, 1, K]
         if self.kind == "MW":
             return torch.einsum("bk,mkj->bmj", probs, self.weight)
+        x = probs[:, None, :]  # [B, 1, K]
         if self.kind in ("VW", "VW+B", "SW"):
             x = x * self.weight[None]
         if self.kind in ("VB", "VW+B"):

@@ -127,9 +127,7 @@ def penalty_term(logits: torch.Tensor, targets: torch.Tensor, penalty: torch.Ten
 
 def penalty_targets(loss: str, targets: torch.Tensor, k: int) -> torch.Tensor:
     """The base loss's target as a [B, K] matrix (one-hot for CE's class indices)."""
-    if loss == "ce":
-        return F.one_hot(targets.long(), k).to(torch.get_default_dtype())
-    return targets
+    return F.one_hot(targets.long(), k) if loss == "ce" else targets
 
 
 def penalized_loss(loss: str, logits: torch.Tensor, targets: torch.Tensor,
