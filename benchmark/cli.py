@@ -100,7 +100,10 @@ def prepare(
         f"[green]prepared[/] {task}: {prov['n_ratings']} ratings of "
         f"{len(built.counts.ids)} utterances from {prov['source'] or 'the generated corpus'}"
     )
-    out.print(f"fingerprint {prov['fingerprint'][:12]} matches the frozen task")
+    if prov.get("frozen", True):
+        out.print(f"fingerprint {prov['fingerprint'][:12]} matches the frozen task")
+    else:
+        out.print(f"[yellow]fingerprint {prov['fingerprint'][:12]} (task not frozen)[/]")
     for reason, n in prov["drops"].items():
         out.print(f"[yellow]dropped[/] {n}: {reason}")
     for note in prov["notes"]:
@@ -123,13 +126,14 @@ def tasks_list(json_out: JsonOpt = False) -> None:
                 "folds": len(spec.folds),
                 "reader": spec.reader,
                 "question": spec.question,
+                "frozen": spec.frozen,
                 "prepared": (paths.task_cache(name) / "ratings.parquet").exists(),
             }
         )
     if json_out:
         _print_json(rows)
         return
-    table = Table("task", "K", "folds", "reader", "question", "prepared")
+    table = Table("task", "K", "folds", "reader", "question", "frozen", "prepared")
     for r in rows:
         table.add_row(
             r["task"],
@@ -137,6 +141,7 @@ def tasks_list(json_out: JsonOpt = False) -> None:
             str(r["folds"]),
             r["reader"],
             r["question"],
+            "yes" if r["frozen"] else "[yellow]no[/]",
             "yes" if r["prepared"] else "[dim]no[/]",
         )
     out.print(table)
@@ -430,31 +435,66 @@ def _parse_config(items: list[str]) -> dict[str, Any]:
     return config
 
 
-def _run_grid(runner, keys, title: str = "grid") -> list:
+def _run_grid(runner, keys, title: str = "grid", executor=None) -> list:
     """Features, then every cell, with rich progress bars (features, grid, training)."""
     from rich.progress import MofNCompleteColumn
 
+    from .executors import LocalExecutor
+
+    executor = executor or LocalExecutor()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[info]}"), TimeElapsedColumn())
-    results = []
     with Progress(*columns, console=err) as progress:
         feat = progress.add_task("features", total=None, info="")
-        runner.prepare_features(lambda d, n: progress.update(feat, completed=d, total=n))
+        mapper = None
+        if executor.name != "local":
+            def mapper(fn, items, _ex=executor):
+                return _ex.map(fn, items, device=runner.device)
+        runner.prepare_features(lambda d, n: progress.update(feat, completed=d, total=n),
+                                mapper=mapper)
         progress.update(feat, visible=False)
         grid = progress.add_task(title, total=len(keys), info="")
         train = progress.add_task("training", total=None, info="", visible=False)
-        for key in keys:
+
+        def start(key) -> None:
             label = f"fold {key.fold} {key.train_rule} seed {key.seed}"
-            progress.update(grid, info=label)
-            progress.reset(train, total=None, visible=True, description=f"  {label}", info="")
+            progress.update(grid, info=label if executor.name == "local" else
+                            f"{executor.name}: submitted {label}")
+            if executor.name == "local":
+                progress.reset(train, total=None, visible=True, description=f"  {label}",
+                               info="")
 
-            def report(step: int, total: int, message: str, _h=train) -> None:
-                progress.update(_h, completed=step, total=total, info=message)
+        def report(_key):
+            def update(step: int, total: int, message: str) -> None:
+                progress.update(train, completed=step, total=total, info=message)
+            return update
 
-            results.append(runner.run_cell(key, report))
+        def done(_res) -> None:
             progress.update(train, visible=False)
             progress.advance(grid)
-    return results
+
+        return executor.run(runner, keys, on_start=start, on_done=done, report=report)
+
+
+def _cell_counts(results: list) -> str:
+    """``3 run, 2 already done`` (+ cells another process was running at the time)."""
+    from .runner import BUSY
+
+    done = sum(r.status == "done" for r in results)
+    busy = sum(r.status == "skipped" and r.message == BUSY for r in results)
+    skipped = sum(r.status == "skipped" for r in results) - busy
+    text = f"{done} run, {skipped} already done"
+    return text + (f", {busy} left to another run working in the same folder" if busy else "")
+
+
+def _executor(name: str, address: str | None, cpus_per_cell: int, runner_device: str):
+    """The executor, and the device its cells run on (a Ray cluster decides ``auto`` itself)."""
+    from .executors import make
+
+    executor = make(name, address=address, cpus_per_cell=cpus_per_cell)
+    if executor.name == "local":
+        return executor, None
+    return executor, executor.device(runner_device)
 
 
 @app.command()
@@ -480,6 +520,21 @@ def run(
                                                help="Rebuild the leaderboard after the grid.")]
     = True,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples when scoring.")] = 1000,
+    executor_: Annotated[str, typer.Option("--executor", help=(
+        "local (cells one by one here) or ray (cells and feature shards as Ray tasks; "
+        'pip install "serbench[ray]").'))] = "local",
+    address: Annotated[str | None, typer.Option(help=(
+        "Ray cluster address (auto, host:6379, ray://host:10001); default: a private "
+        "local Ray instance on 127.0.0.1."))] = None,
+    cpus_per_cell: Annotated[int, typer.Option(help=(
+        "Ray: CPUs (and torch threads) per cell; cells on cuda also get one GPU each."))] = 1,
+    cell_timeout: Annotated[float | None, typer.Option(help=(
+        "Seconds a cell may run before it fails (the other cells go on)."))] = None,
+    save_models: Annotated[bool, typer.Option(help=(
+        "Save each fitted model as model.safetensors in its cell folder."))] = False,
+    load_models: Annotated[Path | None, typer.Option(help=(
+        "Runs folder of an earlier --save-models run: load its models instead of "
+        "training (same task, submission name and configuration)."))] = None,
 ) -> None:
     """Run a submission on a task's grid (folds x rules x seeds), score it, update the leaderboard.
 
@@ -494,17 +549,24 @@ def run(
     t0 = time.perf_counter()
     built = _load(task)
     cls = resolve(submission)
-    runner = Runner(built, cls, _parse_config(config or []), runs=runs, device=device,
-                    label=name)
+    executor, cluster_device = _executor(executor_, address, cpus_per_cell, device)
+    runner = Runner(built, cls, _parse_config(config or []), runs=runs,
+                    device="cpu" if cluster_device else device, label=name,
+                    cell_timeout=cell_timeout, save_models=save_models,
+                    load_models=load_models)
+    if cluster_device:  # cells run on the cluster's devices, not this machine's
+        runner.device = cluster_device
     keys = runner.cells([int(f) for f in folds.split(",")] if folds else None,
                         rules.split(",") if rules else None, [int(s) for s in seeds.split(",")])
     out.print(f"[bold]{runner.label}[/] v{cls.version} on [bold]{task}[/] "
-              f"({len(keys)} cells, device {runner.device}) -> {runs}")
-    results = _run_grid(runner, keys)
-    done = sum(r.status == "done" for r in results)
-    skipped = sum(r.status == "skipped" for r in results)
+              f"({len(keys)} cells, device {runner.device}, executor {executor.name}) -> {runs}")
+    try:
+        results = _run_grid(runner, keys, executor=executor)
+    finally:
+        if executor.name != "local":
+            executor.shutdown()
     failed = [r for r in results if r.status == "failed"]
-    out.print(f"cells: {done} run, {skipped} already done, {len(failed)} failed")
+    out.print(f"cells: {_cell_counts(results)}, {len(failed)} failed")
     for r in failed:
         err.print(f"[red]failed[/] fold {r.key.fold} {r.key.train_rule} seed {r.key.seed}: "
                   f"{r.message}  (traceback in {r.key.folder(runs) / 'error.txt'})")
@@ -597,10 +659,7 @@ def ablate(
         results = _run_grid(runner, keys, title=f"[{i}/{len(variants)}] {v.label}")
         seconds[v.label] = round(sum(r.seconds for r in results if r.status == "done"), 1)
         failed += [(v.label, r) for r in results if r.status == "failed"]
-        done = sum(r.status == "done" for r in results)
-        skipped = sum(r.status == "skipped" for r in results)
-        out.print(f"  {v.label}: {done} run, {skipped} already done "
-                  f"({seconds[v.label]:.0f} s)")
+        out.print(f"  {v.label}: {_cell_counts(results)} ({seconds[v.label]:.0f} s)")
     for label, r in failed:
         err.print(f"[red]failed[/] {label} fold {r.key.fold}: {r.message} "
                   f"(traceback in {r.key.folder(runs) / 'error.txt'})")

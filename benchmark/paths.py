@@ -31,3 +31,22 @@ def task_cache(task: str) -> Path:
 def corpus_cache(name: str) -> Path:
     """Folder holding a generated or converted corpus (e.g. the demo audio)."""
     return home() / "corpora" / name
+
+
+def confined(root: str | Path, relative: str | Path, *, what: str,
+             file: str | Path | None = None, row: int | None = None) -> Path:
+    """``root / relative``, refused unless it stays inside ``root``.
+
+    Task files, manifests and ratings tables name files relative to a folder the
+    user chose; an absolute path or a ``..`` that climbs out of it (for example
+    ``../../.ssh/id_rsa`` in a downloaded task) is an error naming the file and
+    row, never a file read somewhere else.  Symbolic links inside ``root`` are
+    followed: a link is the user's own choice, a path in a shared file is not.
+    """
+    from .errors import InputError
+
+    rel = Path(str(relative))
+    if rel.is_absolute() or ".." in rel.parts:
+        raise InputError(f"{what} {str(relative)!r} leaves its folder {root}", file=file, row=row,
+                         fix="name files relative to that folder, without '..' or a leading '/'")
+    return Path(root) / rel

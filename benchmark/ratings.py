@@ -170,15 +170,23 @@ def map_labels(
     other_labels: Sequence[str] = (),
     *,
     task_file: str | Path = "task.yaml",
+    question: str | None = None,
 ) -> pd.DataFrame:
     """Add ``mapped_class``: the task class of each raw label, or ``other``.
 
-    A raw label that is neither mapped nor declared out of set is an error: a
-    silent drop would change the vote counts and so every test set.
+    A raw label of the task's ``question`` that is neither mapped nor declared
+    out of set is an error: a silent drop would change the vote counts and so
+    every test set.  Answers to the other question never enter the vote counts
+    (MSP-Podcast's free secondary tags, for a primary-emotion task); their
+    unmapped labels become ``other`` so that the rows are kept (the
+    co-occurrence statistics use them).  With ``question=None`` every row is
+    strict.
     """
     df = df.copy()
     mapped = df["label"].map(dict(label_map))
     is_other = df["label"].isin(list(other_labels))
+    if question is not None:
+        is_other = is_other | (mapped.isna() & (df["question"] != question))
     unknown = mapped.isna() & ~is_other
     if unknown.any():
         labels = sorted(df.loc[unknown, "label"].astype(str).unique())

@@ -15,6 +15,7 @@ naming the file, the row and the fix.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -80,16 +81,39 @@ def prob_columns(classes: list[str] | tuple[str, ...]) -> list[str]:
     return [f"p_{c}" for c in classes]
 
 
+PREDICTIONS_NEXT = "predictions-next.parquet"
+
+
 def write_cell(folder: str | Path, record: dict[str, Any], ids: np.ndarray, probs: np.ndarray,
                classes: list[str] | tuple[str, ...]) -> Path:
-    """Write predictions then the record (atomically, in that order)."""
+    """Write predictions, then the record that names them, each atomically.
+
+    A cell that already has a record keeps it readable until the new one lands:
+    new predictions go to the file the old record does *not* name (the two
+    names alternate), the record switches over in one rename, and only then is
+    the old prediction file removed.  A full disk or a permission error at any
+    step therefore leaves the previous record and its predictions intact, and is
+    reported as an :class:`InputError` naming the folder.
+    """
     folder = Path(folder)
+    old = None
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        old = json.loads((folder / RECORD).read_text(encoding="utf-8")).get("predictions")
+    name = PREDICTIONS_NEXT if old == PREDICTIONS else PREDICTIONS
     table = pa.table({"utterance_id": pa.array([str(u) for u in ids], pa.string()),
                       **{c: pa.array(np.asarray(probs[:, i], dtype=np.float64))
                          for i, c in enumerate(prob_columns(classes))}})
-    atomic.write_with(folder / PREDICTIONS, lambda tmp: pq.write_table(table, tmp))
-    atomic.write_json(folder / RECORD, {"schema": SCHEMA_VERSION, "predictions": PREDICTIONS,
-                                        **record})
+    try:
+        atomic.write_with(folder / name, lambda tmp: pq.write_table(table, tmp))
+        atomic.write_json(folder / RECORD, {"schema": SCHEMA_VERSION, **record,
+                                            "predictions": name})
+    except OSError as exc:
+        raise InputError(f"could not write the run record: {exc}", file=folder,
+                         fix="free disk space or fix the folder's permissions, then rerun; "
+                             "the previous record of this cell (if any) is unchanged") from exc
+    if old in (PREDICTIONS, PREDICTIONS_NEXT) and old != name:
+        with contextlib.suppress(OSError):
+            (folder / old).unlink()
     return folder
 
 

@@ -5,8 +5,11 @@ training split (selecting on dev), predicts the fold's AR test clips (which
 contain the MR and PR test sets) and writes the run record atomically.  A cell
 whose record exists with the current task fingerprint is skipped, so a killed
 run resumes where it stopped and loses at most the cell in flight.  A
-submission that raises or returns bad probabilities fails its own cell, with
-the reason saved beside it; the other cells go on.
+submission that raises, returns bad probabilities or runs past the cell time
+limit fails its own cell, with the reason saved beside it; the other cells go
+on.  A cell is computed (:meth:`Runner.compute_cell`) apart from being written
+(:meth:`Runner.commit`), so that an executor can compute cells on other
+machines and write every record from the driver.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import json
 import os
 import platform
 import random
+import signal
 import subprocess
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -27,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, atomic
+from . import __version__, atomic, checkpoints, paths
 from .errors import InputError, SerbenchError
 from .features import FeatureSpec, build_store
 from .records import RECORD, CellKey, write_cell
@@ -37,6 +42,8 @@ from .tasks.task import Task
 PREDICT_BATCH = 64
 SUM_TOLERANCE = 1e-4
 ERROR_FILE = "error.txt"
+LOCK_FILE = ".lock"
+BUSY = "running in another process"
 
 
 @dataclass
@@ -45,6 +52,92 @@ class CellResult:
     status: str  # "done", "skipped" or "failed"
     message: str = ""
     seconds: float = 0.0
+
+
+@dataclass
+class CellOutput:
+    """What a cell computed, before anything is written: a record and predictions, or why not."""
+
+    key: CellKey
+    record: dict[str, Any] | None = None
+    ids: np.ndarray | None = None
+    probs: np.ndarray | None = None
+    error: str | None = None  # the traceback of a failed cell
+    checkpoint: bytes | None = None  # safetensors bytes (--save-models)
+    message: str = ""
+    seconds: float = 0.0
+
+
+class CellTimeout(BaseException):
+    """A cell ran past ``--cell-timeout``.
+
+    A ``BaseException`` so that a submission's own ``except Exception`` cannot
+    swallow it.
+    """
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`CellTimeout` in this thread after ``seconds`` (POSIX main thread only).
+
+    The alarm interrupts Python code; a single native call (one long torch op)
+    finishes before it lands.  Elsewhere (Windows, worker threads) no limit is set.
+    """
+    usable = (seconds and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def alarm(_signum: int, _frame: object) -> None:
+        raise CellTimeout(f"the cell ran past its time limit of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, float(seconds))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class CellLock:
+    """The lock file of one cell folder, held while the cell is computed and written.
+
+    Two runs pointed at the same results folder then never compute or write the
+    same cell at once, so a record and its predictions always come from one run.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        from filelock import FileLock
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self._lock = FileLock(str(folder / LOCK_FILE))
+
+    def acquire(self) -> bool:
+        """Take the lock if it is free; False if another process holds it."""
+        from filelock import Timeout
+
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        return True
+
+    def release(self) -> None:
+        self._lock.release()
+
+
+@contextlib.contextmanager
+def cell_lock(folder: Path) -> Iterator[bool]:
+    """``with cell_lock(folder) as held:``; ``held`` is False if another process has it."""
+    lock = CellLock(folder)
+    held = lock.acquire()
+    try:
+        yield held
+    finally:
+        if held:
+            lock.release()
 
 
 @dataclass
@@ -93,6 +186,13 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _threads() -> int:
+    """Torch's CPU threads: CPU results differ in the last bits between thread counts."""
+    import torch
+
+    return torch.get_num_threads()
+
+
 def _git_commit() -> str | None:
     try:
         res = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -133,7 +233,9 @@ class Runner:
     def __init__(self, task: Task, submission: type[Submission],
                  config: dict[str, Any] | None = None, *, runs: str | Path,
                  device: str = "auto", allow_missing_audio: bool = False,
-                 log: Callable[[str], None] | None = None, label: str | None = None) -> None:
+                 log: Callable[[str], None] | None = None, label: str | None = None,
+                 cell_timeout: float | None = None, save_models: bool = False,
+                 load_models: str | Path | None = None) -> None:
         self.task = task
         self.cls = submission
         #: The name records and the leaderboard use: the plugin's name, or a variant
@@ -143,6 +245,16 @@ class Runner:
         self.runs = Path(runs)
         self.device = resolve_device(device)
         self.allow_missing_audio = allow_missing_audio
+        #: Seconds a cell may take before it fails with :class:`CellTimeout` (None: no limit).
+        self.cell_timeout = cell_timeout
+        #: Save each fitted model as ``model.safetensors`` in its cell folder.
+        self.save_models = save_models
+        #: A runs folder whose saved models are loaded instead of training.
+        self.load_models = None if load_models is None else Path(load_models)
+        if (save_models or load_models is not None) and not submission.checkpoints():
+            raise InputError(f"submission {submission.name} cannot save or load models",
+                             fix="implement checkpoint() and restore() (see serbench.submission)"
+                                 ", or drop --save-models / --load-models")
         self.log = log or (lambda _msg: None)
         meta = task.meta
         self.audio = {u: (p if isinstance(p, str) and p else None)
@@ -152,7 +264,9 @@ class Runner:
 
     # ------------------------------------------------------------------ features
 
-    def prepare_features(self, progress: Callable[[int, int], None] | None = None) -> None:
+    def prepare_features(self, progress: Callable[[int, int], None] | None = None,
+                         mapper: Callable[..., Iterator[Any]] | None = None) -> None:
+        """Build (or reuse) the feature cache; ``mapper`` spreads extraction (e.g. over Ray)."""
         spec = feature_spec(self.cls(**self.config))
         if spec is None:
             return
@@ -162,7 +276,7 @@ class Runner:
                              fix="prepare it from a source that includes the audio files")
         self.store = build_store(ids, np.array([self.audio[u] for u in ids], dtype=object),
                                  np.array([self.durations[u] for u in ids]), spec,
-                                 device=self.device, progress=progress)
+                                 device=self.device, progress=progress, mapper=mapper)
 
     # ------------------------------------------------------------------ data
 
@@ -230,9 +344,19 @@ class Runner:
             set(theirs) <= set(mine)
 
     def run_cell(self, key: CellKey, progress: Callable[..., None] | None = None) -> CellResult:
-        folder = key.folder(self.runs)
+        """Compute and write one cell, unless it is done or another run holds it."""
         if self.is_done(key):
             return CellResult(key, "skipped", "already done")
+        with cell_lock(key.folder(self.runs)) as held:
+            if not held:
+                return CellResult(key, "skipped", BUSY)
+            if self.is_done(key):  # finished by another run while we waited for the lock
+                return CellResult(key, "skipped", "already done")
+            return self.commit(self.compute_cell(key, progress))
+
+    def compute_cell(self, key: CellKey,
+                     progress: Callable[..., None] | None = None) -> CellOutput:
+        """Fit and predict one cell; write nothing (executors on other machines call this)."""
         t0 = time.perf_counter()
         test, missing_test = self._data(key.fold, "test", "AR", with_targets=False)
         if missing_test and not self.allow_missing_audio:
@@ -252,27 +376,41 @@ class Runner:
                        seed=seed, device=self.device, smoothing=self.task.spec.smoothing,
                        amp_dtype=amp, report=progress)
         try:
-            sub = self.cls(**self.config)
-            train, dropped_train = self._data(key.fold, "train", key.train_rule, with_targets=True)
-            dev, dropped_dev = self._data(key.fold, "dev", key.train_rule, with_targets=True)
-            t_fit = time.perf_counter()
-            sub.fit(train, dev, spec)
-            fit_s = time.perf_counter() - t_fit
-            t_pred = time.perf_counter()
-            k = self.task.spec.k
-            probs = np.full((len(test), k), 1.0 / k)
-            have = np.array([p is not None for p in test.audio_paths], dtype=bool)
-            idx = np.flatnonzero(have)
-            for start in range(0, len(idx), PREDICT_BATCH):
-                part = idx[start:start + PREDICT_BATCH]
-                probs[part] = check_probabilities(sub.predict_proba(test.take(part)), len(part), k)
-            predict_s = time.perf_counter() - t_pred
+            with time_limit(self.cell_timeout):
+                sub = self.cls(**self.config)
+                train, dropped_train = self._data(key.fold, "train", key.train_rule,
+                                                  with_targets=True)
+                dev, dropped_dev = self._data(key.fold, "dev", key.train_rule, with_targets=True)
+                t_fit = time.perf_counter()
+                loaded = None
+                if self.load_models is not None:
+                    tensors, loaded = self._saved_model(key)
+                    sub.restore(tensors, spec, self.store)
+                else:
+                    sub.fit(train, dev, spec)
+                fit_s = time.perf_counter() - t_fit
+                t_pred = time.perf_counter()
+                k = self.task.spec.k
+                probs = np.full((len(test), k), 1.0 / k)
+                have = np.array([p is not None for p in test.audio_paths], dtype=bool)
+                idx = np.flatnonzero(have)
+                for start in range(0, len(idx), PREDICT_BATCH):
+                    part = idx[start:start + PREDICT_BATCH]
+                    probs[part] = check_probabilities(sub.predict_proba(test.take(part)),
+                                                      len(part), k)
+                predict_s = time.perf_counter() - t_pred
+                ckpt = None
+                if self.save_models:
+                    ckpt = checkpoints.to_bytes(sub.checkpoint(), {
+                        "task": key.task, "fold": key.fold, "train_rule": key.train_rule,
+                        "seed": key.seed, "submission": self.label, "config": sub.config(),
+                        "task_fingerprint": self.task.fingerprint["fingerprint"]})
         except SerbenchError:
             raise
-        except Exception as exc:  # a submission's failure stays in its cell
-            message = f"{type(exc).__name__}: {exc}"
-            atomic.write_text(folder / ERROR_FILE, traceback.format_exc())
-            return CellResult(key, "failed", message, time.perf_counter() - t0)
+        except (Exception, CellTimeout) as exc:  # a submission's failure stays in its cell
+            return CellOutput(key, error=traceback.format_exc(),
+                              message=f"{type(exc).__name__}: {exc}",
+                              seconds=time.perf_counter() - t0)
         record = {
             "task": key.task, "task_fingerprint": self.task.fingerprint["fingerprint"],
             "fold": key.fold, "train_rule": key.train_rule, "seed": key.seed,
@@ -281,12 +419,51 @@ class Runner:
                            "class": f"{self.cls.__module__}.{self.cls.__qualname__}"},
             "config": sub.config(), "target_kind": spec.target_kind, "cell_seed": seed,
             "device": self.device, "amp_dtype": amp, "versions": _versions(),
+            "threads": _threads(),
             "git_commit": _git_commit(),
             "timings": {"fit_s": round(fit_s, 3), "predict_s": round(predict_s, 3)},
             "n": {"train": len(train), "dev": len(dev), "test": len(test)},
             "dropped_without_audio": {"train": len(dropped_train), "dev": len(dropped_dev)},
             "missing_audio_test": missing_test,
         }
-        write_cell(folder, record, test.ids, probs, self.task.spec.classes)
+        if loaded is not None:
+            record["loaded_from"] = loaded
+        return CellOutput(key, record=record, ids=test.ids, probs=probs, checkpoint=ckpt,
+                          seconds=time.perf_counter() - t0)
+
+    def _saved_model(self, key: CellKey) -> tuple[dict[str, Any], dict[str, str]]:
+        """The checkpoint saved for this cell under ``load_models``, checked against its record."""
+        folder = key.folder(self.load_models)
+        rec_path = folder / RECORD
+        try:
+            rec = json.loads(rec_path.read_text(encoding="utf-8"))
+            saved = rec["checkpoint"]
+            name, sha = saved["file"], saved["sha256"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"no saved model for this cell ({type(exc).__name__}: {exc})",
+                             file=rec_path, fix="run the grid with --save-models into that "
+                             "folder first") from exc
+        if rec.get("task_fingerprint") != self.task.fingerprint["fingerprint"]:
+            raise InputError("the saved model was trained on another version of the task",
+                             file=rec_path, fix="retrain with --save-models on this task")
+        if not self._same_config(rec.get("config") or {}):
+            raise InputError("the saved model was trained with another configuration "
+                             f"({json.dumps(rec.get('config'), sort_keys=True)})", file=rec_path,
+                             fix="pass the same --config options as the saved run")
+        path = paths.confined(folder, str(name), what="checkpoint file", file=rec_path)
+        tensors, _meta = checkpoints.read(path, sha256=sha)
+        return tensors, {"path": str(path), "sha256": sha}
+
+    def commit(self, out: CellOutput) -> CellResult:
+        """Write a computed cell: its record and predictions, or its traceback."""
+        folder = out.key.folder(self.runs)
+        if out.record is None:
+            atomic.write_text(folder / ERROR_FILE, out.error or out.message)
+            return CellResult(out.key, "failed", out.message, out.seconds)
+        record = out.record
+        if out.checkpoint is not None:
+            sha = checkpoints.write(folder / checkpoints.FILE, out.checkpoint)
+            record = {**record, "checkpoint": {"file": checkpoints.FILE, "sha256": sha}}
+        write_cell(folder, record, out.ids, out.probs, self.task.spec.classes)
         (folder / ERROR_FILE).unlink(missing_ok=True)
-        return CellResult(key, "done", "", time.perf_counter() - t0)
+        return CellResult(out.key, "done", "", out.seconds)

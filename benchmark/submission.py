@@ -138,6 +138,28 @@ class Submission:
         """Class probabilities [len(batch), K], rows summing to 1."""
         raise NotImplementedError
 
+    def checkpoint(self) -> dict[str, Any]:
+        """Optional: everything ``predict_proba`` needs after ``fit``, as named torch tensors.
+
+        The runner saves them as safetensors (``serbench run --save-models``) and
+        hands them back to :meth:`restore` (``--load-models``); no pickle either way.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not save checkpoints")
+
+    def restore(self, tensors: dict[str, Any], spec: FitSpec, features: Any) -> None:
+        """Optional: become the fitted model that :meth:`checkpoint` described.
+
+        Called instead of ``fit`` on a fresh instance built with the recorded
+        configuration; ``features`` is the task's feature store (or None).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not load checkpoints")
+
     @classmethod
     def trains(cls) -> bool:
         return cls.fit is not Submission.fit
+
+    @classmethod
+    def checkpoints(cls) -> bool:
+        """Whether the class implements both :meth:`checkpoint` and :meth:`restore`."""
+        return cls.checkpoint is not Submission.checkpoint and \
+            cls.restore is not Submission.restore

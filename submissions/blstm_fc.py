@@ -122,3 +122,17 @@ class BlstmFc(Submission):
 
     def predict_proba(self, batch: Data) -> np.ndarray:
         return training.predict(self.model, self.collate, batch, self.cfg.loss, self.spec)
+
+    def checkpoint(self) -> dict[str, torch.Tensor]:
+        return {"mean": torch.from_numpy(self.mean), "std": torch.from_numpy(self.std),
+                **{f"model.{k}": v for k, v in self.model.state_dict().items()}}
+
+    def restore(self, tensors: dict[str, torch.Tensor], spec: FitSpec, features) -> None:
+        self.spec = spec
+        self.mean, self.std = tensors["mean"].numpy(), tensors["std"].numpy()
+        self.collate = self._collate(features)
+        self.model = BlstmNet(len(self.mean), spec.k, self.c["hidden"], self.c["layers"],
+                              self.c["fc"], self.c["dropout"], self.c["pooling"])
+        self.model.load_state_dict({k[len("model."):]: v for k, v in tensors.items()
+                                    if k.startswith("model.")}, strict=True)
+        self.model.to(spec.device).eval()

@@ -38,7 +38,9 @@ def test_tasks_show_human_readable(home: Path):
 def test_tasks_list_json(home: Path):
     res = serbench("tasks", "list", "--json", home=home)
     names = [r["task"] for r in json.loads(res.stdout)]
-    assert names == ["crema-d", "demo", "emodb", "iemocap-9class", "msp-improv-4class"]
+    assert names == ["crema-d", "crema-d-audiovisual", "crema-d-face", "demo", "emodb",
+                     "iemocap-4class", "iemocap-9class", "msp-improv-4class",
+                     "msp-improv-4class-raw", "msp-podcast-8class"]
 
 
 def test_errors_are_one_message_and_exit_2(home: Path, tmp_path: Path):

@@ -13,12 +13,12 @@ from serbench.tasks import prepare
 from serbench.tasks.verify import verify
 
 
-def independent_counts(path: Path) -> dict[str, int]:
-    """MR / PR / AR sizes over voice-only rows, with plain Python (no serbench code)."""
+def independent_counts(path: Path, modality: int = 1) -> dict[str, int]:
+    """MR / PR / AR sizes over one modality's rows, with plain Python (no serbench code)."""
     kept = {"MR": 0, "PR": 0, "AR": 0}
     with open(path, newline="") as fh:
         for row in csv.DictReader(fh):
-            if int(row[""]) // 100000 != 1:
+            if int(row[""]) // 100000 != modality:
                 continue
             votes = [int(row[c]) for c in "ADFHNS"]
             top, total = max(votes), sum(votes)
@@ -30,11 +30,13 @@ def independent_counts(path: Path) -> dict[str, int]:
 
 
 @pytest.mark.shared
-def test_voice_only_rule_counts_and_folds(home):
+@pytest.mark.parametrize(("name", "modality"), [("crema-d", 1), ("crema-d-face", 2),
+                                                ("crema-d-audiovisual", 3)])
+def test_rule_counts_and_folds_per_modality(home, name: str, modality: int):
     src = shared("crema-d")
-    task, prov = prepare("crema-d", src)
+    task, prov = prepare(name, src)
     summary = task.summary()
-    assert summary["rules"] == independent_counts(src / "tabulatedVotes.csv")
+    assert summary["rules"] == independent_counts(src / "tabulatedVotes.csv", modality)
     assert summary["n_utterances"] == 7442
     assert prov["counts_only"] is True and summary["n_raters"] == 0
     # Actors never cross splits; folds equal the released 5-fold CREMA-D split.
@@ -92,3 +94,45 @@ def test_tabulated_sum_mismatch_names_the_row(tmp_path: Path):
 def test_no_source_files(tmp_path: Path):
     with pytest.raises(InputError, match=r"neither finishedResponses\.csv nor tabulatedVotes\.csv"):
         read_crema_d(tmp_path)
+
+
+def test_broken_release_wavs_are_counted_not_crashed_on(tmp_path: Path):
+    """A git-lfs stub, a header without samples and garbage: each counted under its reason."""
+    import numpy as np
+    import soundfile as sf
+
+    folder = write_responses(tmp_path / "crema")
+    wavs = folder / "AudioWAV"
+    wavs.mkdir()
+    sf.write(wavs / "1001_IEO_ANG_HI.wav", np.zeros(16000, dtype=np.float32), 16000)
+    (wavs / "1002_DFA_SAD_XX.wav").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:c6f9\nsize 72862\n")
+    res = read_crema_d(folder)
+    audio = dict(zip(res.table["utterance_id"], res.table["audio_path"], strict=True))
+    assert isinstance(audio["1001_IEO_ANG_HI"], str) and pd.isna(audio["1002_DFA_SAD_XX"])
+    assert res.drops[
+        "clips with an AudioWAV file that is a git-lfs pointer, not audio (clone with git-lfs) "
+        "(ratings kept, audio null)"] == 1
+    assert len(res.table) == 4  # every rating kept
+    sf.write(wavs / "1002_DFA_SAD_XX.wav", np.zeros(0, dtype=np.float32), 16000)
+    assert read_crema_d(folder).drops[
+        "clips with an AudioWAV file with no samples (ratings kept, audio null)"] == 1
+    (wavs / "1002_DFA_SAD_XX.wav").write_bytes(b"RIFF\x00\x00garbage")
+    assert read_crema_d(folder).drops[
+        "clips with an unreadable AudioWAV file (ratings kept, audio null)"] == 1
+
+
+@pytest.mark.parametrize(("column", "value", "message"), [
+    ("respEmo", "X", "respEmo 'X' not understood"),
+    ("clipName", "../../etc/passwd", "clipName '../../etc/passwd' not understood"),
+    ("queryType", "7", "queryType '7' is not 1, 2 or 3"),
+    ("localid", "", "localid '' not understood"),
+])
+def test_bad_response_rows_name_the_row(tmp_path: Path, column: str, value: str, message: str):
+    folder = write_responses(tmp_path / "crema")
+    df = pd.read_csv(folder / "finishedResponses.csv", dtype=str, keep_default_na=False)
+    df.loc[2, column] = value
+    df.to_csv(folder / "finishedResponses.csv", index=False)
+    with pytest.raises(InputError) as info:
+        read_crema_d(folder)
+    assert info.value.row == 4 and message in info.value.problem

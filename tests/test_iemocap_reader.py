@@ -105,3 +105,25 @@ def test_four_class_task_on_the_reader(tasks_dir, home, tmp_path):
     got = dict(zip(built.counts.ids, built.counts.counts.tolist(), strict=True))
     assert got == {"Ses01F_impro01_F000": [3, 0, 0, 0], "Ses01F_impro01_M001": [0, 0, 0, 3],
                    "Ses02M_script01_F002": [0, 4, 0, 0]}
+
+
+def test_shipped_four_class_task_prepares_unfrozen_with_loso_folds(home, tmp_path):
+    """tasks/iemocap-4class on a 5-session fixture: LOSO folds, merged happy, not frozen."""
+    root = tmp_path / "IEMOCAP_full_release"
+    release(root)
+    for s in (3, 4, 5):  # one scripted turn per extra session, in S2's format
+        d = root / f"Session{s}" / "dialog" / "EmoEvaluation"
+        d.mkdir(parents=True)
+        (d / f"Ses0{s}M_script01.txt").write_text(
+            S2.replace("Ses02M", f"Ses0{s}M").replace("Excited; Happiness", "Sadness"))
+    task, prov = prepare("iemocap-4class", root)
+    assert prov["frozen"] is False and any("not frozen" in n for n in prov["notes"])
+    assert task.n_folds == 5
+    for fold, (test, dev) in enumerate([(1, 2), (2, 3), (3, 4), (4, 5), (5, 1)], start=1):
+        sessions = {s: {u[4] for u in task.split(fold, s, "AR").ids} for s in ("test", "dev")}
+        assert sessions == {"test": {str(test)}, "dev": {str(dev)}}
+    got = dict(zip(task.counts.ids, task.counts.counts.tolist(), strict=True))
+    # By hand: S2's turn has Excited+Happiness (E1), Happiness (E4), Excited (F1) -> happy 4.
+    assert got["Ses02M_script01_F002"][:4] == [0, 4, 0, 0]
+    # Sessions 3-5: E1 Sadness (the Excited;Happiness pair replaced), E4 Happiness, F1 Excited.
+    assert got["Ses03M_script01_F002"][:4] == [0, 2, 1, 0]

@@ -14,7 +14,7 @@ page cache.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,11 @@ class FeatureStore:
         self._dtype = self._table.column("dtype").to_pylist()
         self._data = self._table.column("data")
         self.meta = json.loads((self.path / "meta.json").read_text())
+
+    def __reduce__(self) -> tuple[type, tuple[Path]]:
+        # Sent to another process (a Ray worker) as its folder and reopened there:
+        # the memory map itself cannot travel, and the folder is read-only once built.
+        return (FeatureStore, (self.path,))
 
     def __len__(self) -> int:
         return len(self._index)
@@ -107,8 +112,15 @@ def build_store(
     device: str = "cpu",
     max_seconds: float | None = audio.DEFAULT_MAX_SECONDS,
     progress: Callable[[int, int], None] | None = None,
+    mapper: Callable[..., Iterator[list[np.ndarray]]] | None = None,
 ) -> FeatureStore:
-    """Features of ``ids``: the cached ones, extracting (and keeping) whatever is missing."""
+    """Features of ``ids``: the cached ones, extracting (and keeping) whatever is missing.
+
+    ``mapper(fn, shards)`` computes ``fn`` on every shard (a batch of clip
+    indices) and yields the results in order: the built-in ``map`` by default,
+    or an executor's map that runs shards on other workers.  The cache file is
+    written here either way, so its content does not depend on the mapper.
+    """
     folder = store_dir(audio_paths, spec)
     ids = np.asarray(ids, dtype=object)
     audio_paths = np.asarray(audio_paths, dtype=object)
@@ -133,6 +145,12 @@ def build_store(
     total = len(keep) + len(todo)
     done = 0
 
+    shard_paths = {int(i): str(audio_paths[i]) for i in todo}
+
+    def extract(batch: np.ndarray) -> list[np.ndarray]:
+        waves = [audio.load(shard_paths[int(i)], spec.sample_rate, max_seconds) for i in batch]
+        return spec.extract(waves, device)
+
     def write(tmp: Path) -> None:
         nonlocal done
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, _SCHEMA) as writer:
@@ -142,12 +160,10 @@ def build_store(
                                           [old.durations[u] for u in part],
                                           [old[u] for u in part]))
                 done += len(part)
-            for batch in batches:
-                waves = [audio.load(audio_paths[i], spec.sample_rate, max_seconds) for i in batch]
+            for batch, feats in zip(batches, (mapper or map)(extract, batches), strict=True):
                 writer.write_batch(_batch([str(ids[i]) for i in batch],
                                           [str(audio_paths[i]) for i in batch],
-                                          [float(durations[i]) for i in batch],
-                                          spec.extract(waves, device)))
+                                          [float(durations[i]) for i in batch], feats))
                 done += len(batch)
                 if progress is not None:
                     progress(done, total)

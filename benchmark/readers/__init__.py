@@ -16,6 +16,8 @@ from .crema_d import read_crema_d
 from .demo import read_demo
 from .emodb import read_emodb
 from .iemocap import read_iemocap
+from .msp_improv import read_msp_improv
+from .msp_podcast import read_msp_podcast
 from .released import read_released_labels
 from .table import read_table
 
@@ -26,6 +28,9 @@ READERS: dict[str, Reader] = {
     "crema-d": read_crema_d,
     "emodb": read_emodb,
     "iemocap": read_iemocap,
+    "msp-improv": read_msp_improv,
+    "msp-podcast": read_msp_podcast,
+    "biic-podcast": read_msp_podcast,  # BIIC-Podcast shares MSP-Podcast's Labels/ layout
     "released-labels": read_released_labels,
     "csv": read_table,
 }

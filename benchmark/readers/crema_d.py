@@ -12,7 +12,16 @@ under ``processedResults/``, and they are also accepted at the top level):
 * otherwise ``tabulatedVotes.csv``: per clip and modality (row index //
   100000), vote counts ``A D F H N S`` that must sum to ``numResponses``;
   rater ids are unknown, so each vote becomes a row with a null rater.
-* ``AudioWAV/<clip>.wav`` when present (audio path and duration).
+* ``AudioWAV/<clip>.wav`` when present (audio path and duration).  A wav that
+  is a git-lfs pointer (a zip download, or a clone without git-lfs), has no
+  samples, or cannot be read is counted under its own drop reason; the clip
+  keeps its ratings with a null audio path, so the test sets do not change
+  silently (``serbench run`` refuses test clips without audio unless told).
+
+Every answer row is checked: ``queryType`` in 1-3, ``clipName`` shaped like
+``1001_DFA_ANG_XX`` (a ``.flv``/``.mp3``/``.wav`` suffix is removed),
+``respEmo`` one of ``A D F H N S``, a non-empty ``localid``; a bad row is an
+error naming the file and row.
 
 Speaker = actor id (the first 4 digits of the clip name); no sessions.
 """
@@ -23,14 +32,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 
+from ..audio import duration as audio_duration
 from ..errors import InputError
 from ..ratings import PRIMARY, check_columns
 from .base import ReadResult, expand_counts
 
 MODALITIES = {"voice": 1, "face": 2, "audiovisual": 3}
 LETTERS = ("A", "D", "F", "H", "N", "S")
+CLIP = r"\d{4}_[A-Z]{3}_[A-Z]{3}_[A-Z]{2}"
+LFS_POINTER = b"version https://git-lfs"
 
 
 def _find(root: Path, name: str) -> Path | None:
@@ -87,10 +98,33 @@ def _from_tabulated(path: Path, modality: int) -> pd.DataFrame:
 
 
 def _from_responses(path: Path, modality: int, drops: dict[str, int]) -> pd.DataFrame:
-    r = pd.read_csv(path, dtype=str)
+    try:
+        r = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot parse the responses file: {exc}", file=path,
+                         fix="use the unmodified finishedResponses.csv (clone with git-lfs)"
+                         ) from None
     check_columns(r, ["localid", "queryType", "respEmo", "clipName"], file=path)
     r["source_row"] = np.arange(len(r)) + 2
-    r = r[pd.to_numeric(r["queryType"], errors="coerce") == modality].copy()
+    query = pd.to_numeric(r["queryType"], errors="coerce")
+    bad = ~query.isin(list(MODALITIES.values()))
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(f"queryType {r['queryType'].iloc[i]!r} is not 1, 2 or 3", file=path,
+                         row=i + 2, fix="1 voice, 2 face, 3 audio-visual; use the unmodified "
+                                        "file (a truncated last line shows up here)")
+    r = r[query == modality].copy()
+    clip = r["clipName"].str.strip().str.replace(r"\.(flv|mp3|wav)$", "", regex=True)
+    for column, ok, fix in (
+            ("clipName", clip.str.fullmatch(CLIP), "clip names look like 1001_DFA_ANG_XX"),
+            ("respEmo", r["respEmo"].str.strip().isin(LETTERS),
+             f"respEmo is one letter of {list(LETTERS)}"),
+            ("localid", r["localid"].str.strip() != "", "every answer needs its rater id")):
+        if not ok.all():
+            i = int(np.flatnonzero(~ok.to_numpy())[0])
+            raise InputError(f"{column} {r[column].iloc[i]!r} not understood", file=path,
+                             row=int(r["source_row"].iloc[i]), fix=fix)
+    r["clipName"] = clip
     order = pd.to_numeric(r["pos"], errors="coerce") if "pos" in r.columns else r["source_row"]
     r = r.assign(_order=order).sort_values(["localid", "clipName", "_order"], kind="stable")
     dup = r.duplicated(["localid", "clipName"], keep="first")
@@ -100,8 +134,8 @@ def _from_responses(path: Path, modality: int, drops: dict[str, int]) -> pd.Data
     return (
         pd.DataFrame(
             {
-                "utterance_id": r["clipName"].str.replace(r"\.(flv|mp3|wav)$", "", regex=True),
-                "rater_id": r["localid"],
+                "utterance_id": r["clipName"],
+                "rater_id": r["localid"].str.strip(),
                 "label": r["respEmo"].str.strip(),
                 "source_row": r["source_row"],
             }
@@ -109,6 +143,28 @@ def _from_responses(path: Path, modality: int, drops: dict[str, int]) -> pd.Data
         .sort_values(["utterance_id", "rater_id"], kind="stable")
         .reset_index(drop=True)
     )
+
+
+def wav_problem(wav: Path) -> str | None:
+    """Why a release wav cannot be used, in the words of the drop reason; None if it can.
+
+    The two failures seen in the wild: a git-lfs pointer (the repository was
+    downloaded as a zip or cloned without git-lfs, so every media file is a
+    130-byte text stub) and a file with a header but no samples.
+    """
+    try:
+        with open(wav, "rb") as fh:
+            head = fh.read(64)
+    except OSError:
+        return "an unreadable AudioWAV file"
+    if head.startswith(LFS_POINTER):
+        return "an AudioWAV file that is a git-lfs pointer, not audio (clone with git-lfs)"
+    try:
+        audio_duration(wav)
+    except InputError as exc:
+        return "an AudioWAV file with no samples" if "no samples" in exc.problem else \
+            "an unreadable AudioWAV file"
+    return None
 
 
 def read_crema_d(source: str | Path | None, *, modality: str = "voice", **_: object) -> ReadResult:
@@ -144,23 +200,32 @@ def read_crema_d(source: str | Path | None, *, modality: str = "voice", **_: obj
     wav_dir = root / "AudioWAV"
     audio: dict[str, tuple[str | None, float | None]] = {}
     missing_audio = 0
+    broken: dict[str, int] = {}
     for utt in votes["utterance_id"].unique():
         wav = wav_dir / f"{utt}.wav"
-        if wav.exists():
-            try:
-                info = sf.info(str(wav))
-                audio[utt] = (str(wav.resolve()), info.frames / info.samplerate)
-            except RuntimeError:
-                audio[utt] = (str(wav.resolve()), None)
-        else:
+        if not wav.exists():
             audio[utt] = (None, None)
             missing_audio += wav_dir.exists()
+            continue
+        problem = wav_problem(wav)
+        if problem is None:
+            audio[utt] = (str(wav.resolve()), audio_duration(wav))
+        else:
+            audio[utt] = (None, None)
+            broken[problem] = broken.get(problem, 0) + 1
     if missing_audio:
-        drops["clips without a readable AudioWAV file (ratings kept, audio null)"] = missing_audio
+        drops["clips without an AudioWAV file (ratings kept, audio null)"] = missing_audio
+    for problem, n in sorted(broken.items()):
+        drops[f"clips with {problem} (ratings kept, audio null)"] = n
+    if broken and len(broken) == 1 and "git-lfs" in next(iter(broken)) and \
+            sum(broken.values()) == len(audio):
+        notes_lfs = ["every AudioWAV file is a git-lfs pointer: run git lfs pull in the clone"]
+    else:
+        notes_lfs = []
     votes["audio_path"] = votes["utterance_id"].map(lambda u: audio[u][0])
     votes["duration"] = votes["utterance_id"].map(lambda u: audio[u][1])
     votes["source"] = str(used)
-    notes = [] if wav_dir.exists() else ["no AudioWAV/ folder: labels only"]
+    notes = ([] if wav_dir.exists() else ["no AudioWAV/ folder: labels only"]) + notes_lfs
     return ReadResult(
         table=votes, drops=drops, files=[str(used)], counts_only=counts_only, notes=notes
     )

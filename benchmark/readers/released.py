@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..paths import confined
 from ..ratings import PRIMARY, check_columns
 from ..targets import DEFAULT_EPSILON, unsmooth
 from .base import ReadResult, expand_counts
@@ -69,7 +70,8 @@ def read_released_labels(
             fix="serbench prepare TASK --source DIR (the folder holding D_1.csv and config.json)",
         )
     root = Path(source)
-    path = root / f"{rule_file}_{partition}.csv"
+    path = confined(root, f"{rule_file}_{partition}.csv", what="label file",
+                    file="the task's corpus.options (rule_file, partition)")
     config = root / "config.json"
     for f in (path, config):
         if not f.exists():

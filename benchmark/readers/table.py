@@ -31,6 +31,7 @@ import pandas as pd
 
 from ..audio import duration as audio_duration
 from ..errors import InputError
+from ..paths import confined
 from ..ratings import PRIMARY, QUESTIONS, check_columns
 from .base import ReadResult
 
@@ -56,7 +57,7 @@ def read_table(source: str | Path | None = None, *, file: str = "ratings.csv",
         raise InputError("this task reads a ratings file: pass --source FILE or FOLDER")
     path = Path(source)
     if path.is_dir():
-        path = path / file
+        path = confined(path, file, what="ratings file", file="the task's corpus.options.file")
     if not path.is_file():
         raise InputError("ratings file not found", file=path,
                          fix=f"pass the file, or a folder holding {file}")
@@ -78,10 +79,10 @@ def read_table(source: str | Path | None = None, *, file: str = "ratings.csv",
         row = int(df.loc[bad, "source_row"].iloc[0])
         raise InputError(f"unknown question {df.loc[bad, 'question'].iloc[0]!r}", file=path,
                          row=row, fix=f"question is one of {list(QUESTIONS)}")
-    df["rater_id"] = df["rater_id"].where(df["rater_id"].notna(), None)
+    df["rater_id"] = df["rater_id"].astype(object).where(df["rater_id"].notna(), None)
     drops: dict[str, int] = {}
     df["audio_path"], df["duration"] = None, None
-    audio = df["audio"].where(df["audio"].notna(), None)
+    audio = df["audio"].astype(object).where(df["audio"].notna(), None)
     seen: dict[str, tuple[str | None, float | None]] = {}
     missing = 0
     for i, rel in audio.items():
@@ -89,7 +90,8 @@ def read_table(source: str | Path | None = None, *, file: str = "ratings.csv",
             continue
         rel = str(rel).strip()
         if rel not in seen:
-            full = (path.parent / rel).resolve()
+            full = confined(path.parent, rel, what="audio file", file=path,
+                            row=int(df.at[i, "source_row"])).resolve()
             if not full.is_file():
                 if not allow_missing_audio:
                     raise InputError(f"audio file {rel!r} not found", file=path,

@@ -53,6 +53,7 @@ _KEYS = {
     "primary_metric",
     "source",
     "license",
+    "frozen",
 }
 
 
@@ -86,6 +87,9 @@ class TaskSpec:
     mr_exclusion_reason: str = ""
     source: str = ""
     license: str = ""
+    #: False for a task defined without the corpus at hand: no manifest or
+    #: fingerprint ships, each lab's build reports its own fingerprint to compare.
+    frozen: bool = True
     path: Path | None = field(default=None, compare=False)
 
     @property
@@ -218,8 +222,15 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
         mr_exclusion_reason=str(excl.get("reason", "")).strip(),
         source=str(data.get("source", "")).strip(),
         license=str(data.get("license", "")).strip(),
+        frozen=_frozen(data.get("frozen", True), file),
         path=file,
     )
+
+
+def _frozen(value: Any, file: Path) -> bool:
+    if not isinstance(value, bool):
+        raise InputError(f"frozen must be true or false, not {value!r}", file=file)
+    return value
 
 
 def load_spec(file: str | Path) -> TaskSpec:

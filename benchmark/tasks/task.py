@@ -217,7 +217,8 @@ def build_ratings(spec: TaskSpec, source: str | Path | None) -> tuple[pd.DataFra
     result = reader(source, **spec.reader_options)
     table = rt.validate(result.table, name=", ".join(result.files) or spec.reader)
     table = rt.map_labels(
-        table, spec.label_map, spec.other_labels, task_file=spec.path or "task.yaml"
+        table, spec.label_map, spec.other_labels, task_file=spec.path or "task.yaml",
+        question=spec.question,
     )
     provenance = {
         "task": spec.name,
@@ -245,7 +246,13 @@ def frozen_fingerprint(spec: TaskSpec) -> dict[str, Any] | None:
 
 
 def check_frozen(task: Task) -> None:
-    """Compare a built task with its frozen manifest and fingerprint (raise on any difference)."""
+    """Compare a built task with its frozen manifest and fingerprint (raise on any difference).
+
+    A task marked ``frozen: false`` has nothing to compare with (it was defined
+    without the corpus); its build is accepted and its fingerprint reported.
+    """
+    if not task.spec.frozen:
+        return
     tdir = task_dir(task.spec.name)
     frozen_manifest = mf.read_manifest(tdir / "manifest.csv", task.n_folds)
     mf.compare(frozen_manifest, task.manifest, file=tdir / "manifest.csv")
@@ -270,6 +277,12 @@ def prepare(name: str, source: str | Path | None = None) -> tuple[Task, dict[str
     task = Task(spec, table)
     check_frozen(task)
     provenance["fingerprint"] = task.fingerprint["fingerprint"]
+    provenance["frozen"] = spec.frozen
+    if not spec.frozen:
+        provenance["notes"] = [*provenance.get("notes", []), (
+            "this task is not frozen (defined without the corpus): compare the fingerprint "
+            f"{provenance['fingerprint'][:12]} and the rule counts with other labs, or freeze "
+            f"it with serbench tasks freeze {name} --source DIR")]
     cache = paths.task_cache(name)
     rt.save(
         table,

@@ -1,0 +1,265 @@
+"""Where grid cells run: in this process, or on a Ray cluster.
+
+Both executors give the same records.  A cell is computed by
+:meth:`Runner.compute_cell` (here, or on a Ray worker) and always written by
+:meth:`Runner.commit` in this process, so resume semantics, atomic writes and
+the cell locks are the local executor's; a cluster needs no shared results
+folder.  What a Ray cluster does need: serbench (and the submission's imports)
+installed on every node, and ``SERBENCH_HOME`` (prepared tasks, audio, feature
+cache) at the same path on every node.  Submissions loaded from a file are sent
+by value, so they need not be installed.
+
+Feature extraction is sharded the same way: shards (length-bucketed batches of
+clips) are extracted on workers, the cache is written here.
+
+Ray is an optional extra (``pip install "serbench[ray]"``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from . import paths
+from .errors import InputError
+from .records import CellKey
+from .runner import BUSY, CellLock, CellOutput, CellResult, Runner
+
+#: Shards in flight per worker slot when mapping feature extraction.
+SHARDS_PER_SLOT = 2
+
+
+class LocalExecutor:
+    """Cells one after another in this process (the default)."""
+
+    name = "local"
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
+        return map(fn, items)
+
+    def run(self, runner: Runner, keys: Iterable[CellKey], *,
+            on_start: Callable[[CellKey], None] | None = None,
+            on_done: Callable[[CellResult], None] | None = None,
+            report: Callable[[CellKey], Callable[..., None] | None] | None = None,
+            ) -> list[CellResult]:
+        results = []
+        for key in keys:
+            if on_start:
+                on_start(key)
+            res = runner.run_cell(key, report(key) if report else None)
+            if on_done:
+                on_done(res)
+            results.append(res)
+        return results
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise InputError("--executor ray needs Ray, which is not installed",
+                         fix='pip install "serbench[ray]"') from None
+    return ray
+
+
+def _compute_remote(runner: Runner, key: CellKey, device: str, threads: int) -> CellOutput:
+    """Body of a Ray task: one cell on this worker's CPUs (and GPU, if it was given one)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    runner.device = device
+    return runner.compute_cell(key)
+
+
+def _map_remote(fn: Callable[[Any], Any], item: Any, threads: int) -> Any:
+    import torch
+
+    torch.set_num_threads(threads)
+    return fn(item)
+
+
+class RayExecutor:
+    """Cells as Ray tasks: ``cpus_per_cell`` CPUs (and one GPU when running on cuda) each.
+
+    ``address=None`` starts a private local Ray instance bound to 127.0.0.1;
+    otherwise it connects to an existing cluster (``"auto"``, ``"ray://host:10001"``,
+    ``"host:6379"``).  A cell that raises, times out, or whose worker dies fails
+    alone; the driver writes its ``error.txt``.
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, *, cpus_per_cell: int = 1,
+                 gpus_per_cell: float | None = None, num_cpus: int | None = None) -> None:
+        if cpus_per_cell < 1:
+            raise InputError("--cpus-per-cell must be at least 1")
+        self.address = address
+        self.cpus_per_cell = int(cpus_per_cell)
+        self.gpus_per_cell = gpus_per_cell
+        self.num_cpus = num_cpus
+        self._started_here = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        ray = _ray()
+        if ray.is_initialized():
+            return
+        env = {"env_vars": {"SERBENCH_HOME": str(paths.home().resolve())}}
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                  "runtime_env": env, "configure_logging": False}
+        if self.address is None:
+            kwargs.update(_node_ip_address="127.0.0.1",
+                          num_cpus=self.num_cpus or os.cpu_count() or 1)
+        else:
+            kwargs["address"] = self.address
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        try:
+            ray.init(**kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise InputError(f"could not start or reach Ray at {self.address or 'local'}: {exc}",
+                             fix="check --address (ray status on the head node shows it)") from exc
+        self._started_here = True
+
+    def shutdown(self) -> None:
+        if self._started_here:
+            _ray().shutdown()
+            self._started_here = False
+
+    def __enter__(self) -> RayExecutor:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.shutdown()
+
+    def cluster_gpus(self) -> float:
+        self.start()
+        return float(_ray().cluster_resources().get("GPU", 0.0))
+
+    def device(self, requested: str) -> str:
+        """``auto`` -> ``cuda`` when the cluster has GPUs; refuse cuda on a CPU-only cluster."""
+        gpus = self.cluster_gpus()
+        if requested == "auto":
+            return "cuda" if gpus else "cpu"
+        if requested.startswith("cuda") and not gpus:
+            raise InputError("--device cuda asked for, but the Ray cluster has no GPU",
+                             fix="use --device cpu or auto, or add GPU nodes")
+        return "cuda" if requested.startswith("cuda") else requested
+
+    def _gpus(self, device: str) -> float:
+        if self.gpus_per_cell is not None:
+            return self.gpus_per_cell
+        return 1.0 if device.startswith("cuda") else 0.0
+
+    # ------------------------------------------------------------------ work
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
+            device: str = "cpu") -> Iterator[Any]:
+        """``fn`` on every item as Ray tasks, yielded in order, a bounded window in flight."""
+        ray = _ray()
+        self.start()
+        remote = ray.remote(_map_remote).options(num_cpus=self.cpus_per_cell,
+                                                 num_gpus=self._gpus(device))
+        slots = max(1, int(ray.cluster_resources().get("CPU", 1) // self.cpus_per_cell))
+        fn_ref = ray.put(fn)
+        pending: deque = deque()
+        it = iter(items)
+        for item in it:
+            pending.append(remote.remote(fn_ref, item, self.cpus_per_cell))
+            if len(pending) >= slots * SHARDS_PER_SLOT:
+                break
+        while pending:
+            yield ray.get(pending.popleft())
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(remote.remote(fn_ref, nxt, self.cpus_per_cell))
+
+    def run(self, runner: Runner, keys: Iterable[CellKey], *,
+            on_start: Callable[[CellKey], None] | None = None,
+            on_done: Callable[[CellResult], None] | None = None,
+            report: Callable[[CellKey], Callable[..., None] | None] | None = None,
+            ) -> list[CellResult]:
+        """Every cell not yet done as a Ray task; records written here as cells finish."""
+        del report  # per-epoch progress stays on the worker
+        ray = _ray()
+        self.start()
+        _send_plugin_by_value(runner.cls)
+        device = runner.device
+        remote = ray.remote(_compute_remote).options(
+            num_cpus=self.cpus_per_cell, num_gpus=self._gpus(device), max_retries=0)
+        results: list[CellResult] = []
+        runner_ref = None
+        refs: dict[Any, tuple[CellKey, Any, float]] = {}
+        try:
+            for key in keys:
+                if runner.is_done(key):
+                    res = CellResult(key, "skipped", "already done")
+                    results.append(res)
+                    if on_done:
+                        on_done(res)
+                    continue
+                lock = CellLock(key.folder(runner.runs))
+                if not lock.acquire():
+                    res = CellResult(key, "skipped", BUSY)
+                    results.append(res)
+                    if on_done:
+                        on_done(res)
+                    continue
+                if runner_ref is None:
+                    runner_ref = ray.put(runner)
+                if on_start:
+                    on_start(key)
+                ref = remote.remote(runner_ref, key, device, self.cpus_per_cell)
+                refs[ref] = (key, lock, time.perf_counter())
+            while refs:
+                ready, _ = ray.wait(list(refs), num_returns=1)
+                key, lock, t0 = refs.pop(ready[0])
+                try:
+                    out = ray.get(ready[0])
+                except ray.exceptions.RayTaskError as exc:
+                    cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+                    if isinstance(cause, InputError):
+                        raise cause from None
+                    out = CellOutput(key, error=str(exc), seconds=time.perf_counter() - t0,
+                                     message=f"{type(cause).__name__}: {cause}")
+                except ray.exceptions.RayError as exc:  # worker died, out of memory, ...
+                    out = CellOutput(key, error=str(exc), seconds=time.perf_counter() - t0,
+                                     message=f"{type(exc).__name__}: the Ray worker was lost")
+                try:
+                    res = runner.commit(out)
+                finally:
+                    lock.release()
+                results.append(res)
+                if on_done:
+                    on_done(res)
+        finally:
+            for ref, (_key, lock, _t0) in refs.items():
+                ray.cancel(ref, force=True)
+                lock.release()
+        return results
+
+
+def _send_plugin_by_value(cls: type) -> None:
+    """A submission loaded from a file is not importable on workers: ship its module's code."""
+    import sys
+
+    module = sys.modules.get(cls.__module__)
+    if module is not None and cls.__module__.startswith("serbench_user_"):
+        from ray import cloudpickle
+
+        cloudpickle.register_pickle_by_value(module)
+
+
+def make(name: str, *, address: str | None = None, cpus_per_cell: int = 1,
+         gpus_per_cell: float | None = None) -> LocalExecutor | RayExecutor:
+    if name == "local":
+        if address is not None:
+            raise InputError("--address is for --executor ray")
+        return LocalExecutor()
+    if name == "ray":
+        return RayExecutor(address, cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell)
+    raise InputError(f"unknown executor {name!r}", fix="use local or ray")
