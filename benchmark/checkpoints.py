@@ -61,7 +61,7 @@ def read(path: str | Path, sha256: str | None = None) -> tuple[dict[str, torch.T
         header_len = int.from_bytes(data[:8], "little")
         header = json.loads(data[8:8 + header_len])
         meta = json.loads(header.get("__metadata__", {}).get(META_KEY, "{}"))
-    except (SafetensorError, ValueError, json.JSONDecodeError) as exc:
+    except (SafetensorError, ValueError, TypeError, AttributeError) as exc:
         raise InputError(f"not a safetensors checkpoint: {exc}", file=path,
                          fix="checkpoints are written by serbench run --save-models") from exc
     return tensors, meta

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -171,3 +172,97 @@ def test_generic_ratings_files(tmp_path_factory, text, header):
         assert "ratings.csv" in str(exc)
         return
     assert res.table["utterance_id"].str.strip().ne("").all()
+
+
+@pytest.fixture(scope="module")
+def saved_checkpoint() -> bytes:
+    from serbench import checkpoints
+
+    return checkpoints.to_bytes({"w": torch.arange(12.0).reshape(3, 4), "b": torch.ones(2)},
+                                {"fold": 1})
+
+
+@SETTINGS
+@given(kind=st.sampled_from(["truncate", "flip", "random", "header_len"]),
+       cut=st.integers(0, 200), value=st.integers(0, 255))
+def test_checkpoint_files(tmp_path_factory, saved_checkpoint, kind, cut, value):
+    """A damaged model.safetensors: refused with the file named, or parsed into tensors.
+
+    Found by this property: a bit flip inside the JSON header can leave a valid file
+    whose tensor is renamed ("w" -> "v"); only the sha256 kept in the run record
+    catches that, so ``--load-models`` always checks it, and with it nothing but the
+    original bytes passes.
+    """
+    import hashlib
+
+    from serbench import checkpoints
+
+    data = bytearray(saved_checkpoint)
+    if kind == "truncate":
+        data = data[:cut % len(data)]
+    elif kind == "flip":
+        data[cut % len(data)] ^= value or 1
+    elif kind == "random":
+        data = bytearray(np.random.default_rng(cut).integers(0, 256, cut, dtype=np.uint8))
+    else:
+        data[:8] = struct.pack("<Q", cut * 1_000_003)
+    path = tmp_path_factory.mktemp("ckpt") / "model.safetensors"
+    path.write_bytes(bytes(data))
+    original = hashlib.sha256(saved_checkpoint).hexdigest()
+    if bytes(data) != saved_checkpoint:
+        with pytest.raises(InputError, match="sha256"):
+            checkpoints.read(path, sha256=original)
+    try:
+        tensors, meta = checkpoints.read(path)
+    except InputError as exc:
+        assert str(path) in str(exc)
+        return
+    assert all(isinstance(v, torch.Tensor) for v in tensors.values()) and isinstance(meta, dict)
+
+
+RATER_LINE = st.text(alphabet=st.sampled_from(list("e1;: AngrySad,.NX\tUTD-IMPROV-S01AF01P")),
+                     max_size=60)
+
+
+@SETTINGS
+@given(lines=st.lists(RATER_LINE, max_size=6), header=st.booleans())
+def test_msp_improv_evaluation_files(tmp_path_factory, lines, header):
+    """Random lines in Evaluation.txt: parsed into valid rows, or an error naming the line."""
+    from serbench.readers.msp_improv import read_msp_improv
+
+    root = tmp_path_factory.mktemp("improv")
+    head = ["UTD-IMPROV-S01A-F01-P-FM01.avi; A; A:3.0; V:2.5; D:3.0 ; N:3.0;"] if header else []
+    (root / "Evaluation.txt").write_text("\n".join([*head, *lines]) + "\n")
+    try:
+        res = read_msp_improv(root)
+    except InputError as exc:
+        assert "Evaluation.txt" in str(exc)
+        return
+    t = res.table
+    assert len(t) and t["rater_id"].str.strip().ne("").all() and t["label"].ne("").all()
+
+
+@SETTINGS
+@given(fields=st.lists(st.text(alphabet=st.sampled_from(list("W1; Angry,Sad:A4.0 \"")),
+                               max_size=40), max_size=5))
+def test_msp_podcast_detailed_files(tmp_path_factory, fields):
+    """Random annotation fields in labels_detailed.csv: valid votes or an error naming the row."""
+    import csv
+
+    from serbench.readers.msp_podcast import read_msp_podcast
+
+    root = tmp_path_factory.mktemp("podcast")
+    (root / "Labels").mkdir()
+    (root / "Labels" / "labels_consensus.csv").write_text(
+        "FileName,EmoClass,SpkrID,Split_Set\nf1.wav,A,1,Train\n")
+    with open(root / "Labels" / "labels_detailed.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["FileName", "Labels"])
+        w.writerows(["f1.wav", f] for f in fields)
+    try:
+        res = read_msp_podcast(root)
+    except InputError as exc:
+        assert "labels_detailed.csv" in str(exc)
+        return
+    t = res.table
+    assert t["label"].str.strip().ne("").all() and t["rater_id"].str.strip().ne("").all()

@@ -39,7 +39,8 @@ def test_tasks_list_json(home: Path):
     res = serbench("tasks", "list", "--json", home=home)
     names = [r["task"] for r in json.loads(res.stdout)]
     assert names == ["crema-d", "crema-d-audiovisual", "crema-d-face", "demo", "emodb",
-                     "iemocap-4class", "iemocap-9class", "msp-improv-4class",
+                     "iemocap-4class", "iemocap-9class", "iemocap-9class-raw",
+                     "msp-improv-4class",
                      "msp-improv-4class-raw", "msp-podcast-8class"]
 
 

@@ -127,3 +127,50 @@ def test_shipped_four_class_task_prepares_unfrozen_with_loso_folds(home, tmp_pat
     assert got["Ses02M_script01_F002"][:4] == [0, 4, 0, 0]
     # Sessions 3-5: E1 Sadness (the Excited;Happiness pair replaced), E4 Happiness, F1 Excited.
     assert got["Ses03M_script01_F002"][:4] == [0, 2, 1, 0]
+
+
+NEUTRAL_TURN = """% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]
+
+[1.0000 - 2.0000]\tSes0{s}F_impro02_M000\tneu\t[3.0000, 3.0000, 3.0000]
+C-E1:\tNeutral;\t()
+C-E2:\tNeutral;\t()
+"""
+
+
+def test_raw_nine_class_rebuild_verifies_against_released_files(home, tmp_path):
+    """The README's recipe: prepare iemocap-9class-raw, then tasks verify --against."""
+    import json
+
+    from serbench.tasks.verify import verify
+
+    root = tmp_path / "IEMOCAP_full_release"
+    release(root)
+    for s in (3, 4, 5):
+        d = root / f"Session{s}" / "dialog" / "EmoEvaluation"
+        d.mkdir(parents=True)
+        (d / f"Ses0{s}F_impro02.txt").write_text(NEUTRAL_TURN.format(s=s))
+    task, prov = prepare("iemocap-9class-raw", root)
+    assert prov["frozen"] is False
+    # Partition 1 tests session 4 and develops on 5.  MR by hand: F000 neutral 3 of 4 votes,
+    # M001 angry 3 of 5 (Other counts), the three all-neutral turns; F002 ties excited/happy.
+    released = tmp_path / "released"
+    released.mkdir()
+    (released / "config.json").write_text(json.dumps(
+        {"categorical": {"emo_type": list(task.spec.classes)}}))
+    header = ",".join(["", *task.spec.classes, "SpkrID", "Gender", "Split_Set"])
+    uniform = ",".join(["0.111111"] * 9)
+    rows = [("Ses01F_impro01_F000", "Train"), ("Ses01F_impro01_M001", "Train"),
+            ("Ses03F_impro02_M000", "Train"), ("Ses04F_impro02_M000", "Test"),
+            ("Ses05F_impro02_M000", "Development")]
+
+    def write(rows):
+        (released / "M_1.csv").write_text("\n".join(
+            [header, *(f"{u}.wav,{uniform},1,Male,{s}" for u, s in rows)]) + "\n")
+
+    write(rows)
+    (report,) = verify(task, released, targets=False)
+    assert report.ok and (report.partition, report.rule, report.n_task) == (1, "MR", 5)
+    write([*rows[:4], ("Ses05F_impro02_M000", "Train"), ("Ses02M_script01_F002", "Train")])
+    (report,) = verify(task, released, targets=False)
+    assert report.only_release == ["Ses02M_script01_F002"]
+    assert report.split_differs == ["Ses05F_impro02_M000"] and not report.ok
