@@ -350,7 +350,7 @@ class Runner:
         with cell_lock(key.folder(self.runs)) as held:
             if not held:
                 return CellResult(key, "skipped", BUSY)
-            if self.is_done(key):  # finished by another run while we waited for the lock
+            if self.is_done(key):  # another run finished it between our check and the lock
                 return CellResult(key, "skipped", "already done")
             return self.commit(self.compute_cell(key, progress))
 
