@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
+
+from ..audio import duration
 
 
 @dataclass
@@ -38,3 +41,14 @@ def expand_counts(counts: pd.DataFrame, label_columns: dict[str, str]) -> pd.Dat
         parts.append(rep)
     out = pd.concat(parts, ignore_index=True).rename(columns={"_row": "source_row"})
     return out.sort_values(["utterance_id", "label"], kind="stable").reset_index(drop=True)
+
+
+def locate_audio(wav: Path) -> tuple[str | None, float | None]:
+    """A clip's resolved audio path and its duration, or ``(None, None)`` when absent.
+
+    A file that exists but is unreadable or empty is an error naming it
+    (:func:`serbench.audio.duration`), never a clip silently without audio.
+    """
+    if not wav.is_file():
+        return None, None
+    return str(wav.resolve()), duration(wav)

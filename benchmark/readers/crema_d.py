@@ -145,8 +145,8 @@ def _from_responses(path: Path, modality: int, drops: dict[str, int]) -> pd.Data
     )
 
 
-def wav_problem(wav: Path) -> str | None:
-    """Why a release wav cannot be used, in the words of the drop reason; None if it can.
+def wav_problem(wav: Path) -> tuple[str | None, float | None]:
+    """Why a release wav cannot be used (the drop reason's words) and its duration if it can.
 
     The two failures seen in the wild: a git-lfs pointer (the repository was
     downloaded as a zip or cloned without git-lfs, so every media file is a
@@ -156,15 +156,14 @@ def wav_problem(wav: Path) -> str | None:
         with open(wav, "rb") as fh:
             head = fh.read(64)
     except OSError:
-        return "an unreadable AudioWAV file"
+        return "an unreadable AudioWAV file", None
     if head.startswith(LFS_POINTER):
-        return "an AudioWAV file that is a git-lfs pointer, not audio (clone with git-lfs)"
+        return "an AudioWAV file that is a git-lfs pointer, not audio (clone with git-lfs)", None
     try:
-        audio_duration(wav)
+        return None, audio_duration(wav)
     except InputError as exc:
-        return "an AudioWAV file with no samples" if "no samples" in exc.problem else \
-            "an unreadable AudioWAV file"
-    return None
+        return ("an AudioWAV file with no samples" if "no samples" in exc.problem else
+                "an unreadable AudioWAV file"), None
 
 
 def read_crema_d(source: str | Path | None, *, modality: str = "voice", **_: object) -> ReadResult:
@@ -207,9 +206,9 @@ def read_crema_d(source: str | Path | None, *, modality: str = "voice", **_: obj
             audio[utt] = (None, None)
             missing_audio += wav_dir.exists()
             continue
-        problem = wav_problem(wav)
+        problem, seconds = wav_problem(wav)
         if problem is None:
-            audio[utt] = (str(wav.resolve()), audio_duration(wav))
+            audio[utt] = (str(wav.resolve()), seconds)
         else:
             audio[utt] = (None, None)
             broken[problem] = broken.get(problem, 0) + 1

@@ -34,10 +34,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import audio
 from ..errors import InputError
 from ..ratings import SECONDARY
-from .base import ReadResult
+from .base import ReadResult, locate_audio
 
 _HEADER = re.compile(r"^\[(?P<start>[\d.]+) - (?P<end>[\d.]+)\]\s+(?P<utt>Ses\d{2}[FM]_\S+)\s")
 _CATEGORICAL = re.compile(r"^C-(?P<rater>[A-Z]\d+):\s*(?P<labels>[^()]*?)\s*(\((?P<note>.*)\))?$")
@@ -119,11 +118,8 @@ def read_iemocap(source: str | Path | None = None, *, self_evaluations: bool = T
                              file=table.loc[table["utterance_id"] == utt, "source"].iloc[0])
         wav = root / f"Session{int(m['session'])}" / "sentences" / "wav" / \
             utt.rsplit("_", 1)[0] / f"{utt}.wav"
-        path, duration = None, None
-        if wav.is_file():
-            path, duration = str(wav.resolve()), audio.duration(wav)
-        else:
-            no_wav += 1
+        path, duration = locate_audio(wav)
+        no_wav += path is None
         meta[utt] = (f"Ses{m['session']}_{m['gender']}", str(int(m["session"])), path, duration)
     cols = pd.DataFrame.from_dict(meta, orient="index",
                                   columns=["speaker_id", "session", "audio_path", "duration"])

@@ -33,10 +33,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..audio import duration as audio_duration
 from ..errors import InputError
 from ..ratings import PRIMARY, SECONDARY
-from .base import ReadResult
+from .base import ReadResult, locate_audio
 
 _HEADER = re.compile(r"^UTD-IMPROV-(?P<clip>S\d{2}[A-Z]-(?P<spk>[MF]\d{2})-(?P<kind>[A-Z])-"
                      r"[A-Z]{2}\d{2})\.avi;")
@@ -104,12 +103,10 @@ def read_msp_improv(source: str | Path | None = None, **_: object) -> ReadResult
     for clip in table["utterance_id"].unique():
         parts = clip.removeprefix("MSP-IMPROV-").split("-")
         session = str(int(parts[1][1:]))
-        wav = root / f"session{session}" / parts[0] / parts[2] / f"{clip}.wav"
-        if wav.is_file():
-            audio[clip] = (str(wav.resolve()), audio_duration(wav), parts[1], session)
-        else:
-            audio[clip] = (None, None, parts[1], session)
-            no_audio += 1
+        wav_path, duration = locate_audio(
+            root / f"session{session}" / parts[0] / parts[2] / f"{clip}.wav")
+        audio[clip] = (wav_path, duration, parts[1], session)
+        no_audio += wav_path is None
     if no_audio:
         drops["clips without a session*/ wav file (kept without audio)"] = no_audio
     for i, col in enumerate(("audio_path", "duration", "speaker_id", "session")):

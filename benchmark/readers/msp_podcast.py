@@ -47,11 +47,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..audio import duration as audio_duration
 from ..errors import InputError
 from ..paths import confined
 from ..ratings import PRIMARY, SECONDARY
-from .base import ReadResult
+from .base import ReadResult, locate_audio
 
 WORKER_COLUMNS = ("Worker", "WorkerID", "Annotator")
 _OTHER = re.compile(r"^other\b", re.IGNORECASE)
@@ -208,15 +207,10 @@ def read_msp_podcast(source: str | Path | None = None, *, sets: list[str] | None
     if unrated:
         drops["clips in labels_consensus.csv without any rating"] = len(unrated)
 
-    audio: dict[str, tuple[str | None, float | None]] = {}
-    no_audio = 0
-    for f in table["utterance_id"].unique():
-        wav = confined(root / "Audios", f, what="audio file", file=consensus_path)
-        if wav.is_file():
-            audio[f] = (str(wav.resolve()), audio_duration(wav))
-        else:
-            audio[f] = (None, None)
-            no_audio += 1
+    audio = {f: locate_audio(confined(root / "Audios", f, what="audio file",
+                                      file=consensus_path))
+             for f in table["utterance_id"].unique()}
+    no_audio = sum(path is None for path, _ in audio.values())
     if no_audio:
         drops["clips without an Audios/ file (kept without audio)"] = no_audio
     spk = {f: (s if s and s.lower() != "unknown" else f"unknown:{f}") for f, (s, _) in info.items()}
