@@ -194,20 +194,20 @@ class RayExecutor:
         results: list[CellResult] = []
         runner_ref = None
         refs: dict[Any, tuple[CellKey, Any, float]] = {}
+
+        def finish(res: CellResult) -> None:
+            results.append(res)
+            if on_done:
+                on_done(res)
+
         try:
             for key in keys:
                 if runner.is_done(key):
-                    res = CellResult(key, "skipped", "already done")
-                    results.append(res)
-                    if on_done:
-                        on_done(res)
+                    finish(CellResult(key, "skipped", "already done"))
                     continue
                 lock = CellLock(key.folder(runner.runs))
                 if not lock.acquire():
-                    res = CellResult(key, "skipped", BUSY)
-                    results.append(res)
-                    if on_done:
-                        on_done(res)
+                    finish(CellResult(key, "skipped", BUSY))
                     continue
                 if runner_ref is None:
                     runner_ref = ray.put(runner)
@@ -233,9 +233,7 @@ class RayExecutor:
                     res = runner.commit(out)
                 finally:
                     lock.release()
-                results.append(res)
-                if on_done:
-                    on_done(res)
+                finish(res)
         finally:
             for ref, (_key, lock, _t0) in refs.items():
                 ray.cancel(ref, force=True)
