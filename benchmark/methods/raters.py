@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .ratings import PRIMARY
+from ..errors import InputError
+from ..ratings import PRIMARY
 
 #: Counts-only source file name -> the file that carries per-rater answers (for the error).
 RATER_SOURCES = {
