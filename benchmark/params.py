@@ -22,7 +22,7 @@ nothing (it takes ``**config`` itself, or has no constructor) accepts any key.
 >>> validate_config(Toy, {"lrr": 1})
 Traceback (most recent call last):
 ...
-serbench.errors.InputError: --config lrr: Toy has no option 'lrr'; its options: layers, lr
+serbench.errors.InputError: --config lrr: toy has no option 'lrr'; its options: layers, lr
   fix: did you mean lr? (serbench run --config lr=VALUE)
 """
 
@@ -141,7 +141,7 @@ def validate_config(cls: type, config: dict[str, Any]) -> dict[str, Any]:
     params = declared(cls)
     if params is None:
         return dict(config)
-    name = cls.__name__
+    name = getattr(cls, "name", "") or cls.__name__
     out: dict[str, Any] = {}
     for key, value in config.items():
         if key not in params:
@@ -155,8 +155,9 @@ def validate_config(cls: type, config: dict[str, Any]) -> dict[str, Any]:
             raise InputError(
                 f"--config {key}={json.dumps(value, default=str)}: {name}.{key} must be "
                 f"{_type_name(params[key].hint)}",
-                fix=f"e.g. --config {params[key].describe()}; strings need no quotes, "
-                    "JSON values (numbers, true/false, null, lists) are parsed")
+                fix=f"e.g. --config {key}={json.dumps(params[key].default, default=str)} "
+                    f"({params[key].describe()}); strings need no quotes, JSON values "
+                    "(numbers, true/false, null, lists) are parsed")
         out[key] = coerced
     missing = [p.name for p in params.values() if p.required and p.name not in out]
     if missing:

@@ -14,132 +14,35 @@ machines and write every record from the driver.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import platform
 import random
-import signal
-import subprocess
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import __version__, atomic, checkpoints, isolation, params, paths
+from . import atomic, checkpoints, isolation, params, paths, provenance
+from .cell import (
+    BUSY,
+    ERROR_FILE,
+    CellLock,
+    CellOutput,
+    CellResult,
+    CellTimeout,
+    alarm_limit,
+)
 from .errors import InputError, SerbenchError
 from .features import FeatureSpec, build_store
 from .records import RECORD, CellKey, read_predictions, read_record, write_cell
 from .submission import Data, FitSpec, Submission
 from .tasks.task import Task
-from .vocab import CellStatus
 
 PREDICT_BATCH = 64
 SUM_TOLERANCE = 1e-4
-ERROR_FILE = "error.txt"
-LOCK_FILE = ".lock"
-BUSY = "running in another process"
-
-
-@dataclass
-class CellResult:
-    key: CellKey
-    status: CellStatus
-    message: str = ""
-    seconds: float = 0.0
-
-
-@dataclass
-class CellOutput:
-    """What a cell computed, before anything is written: a record and predictions, or why not."""
-
-    key: CellKey
-    record: dict[str, Any] | None = None
-    ids: np.ndarray | None = None
-    probs: np.ndarray | None = None
-    error: str | None = None  # the traceback of a failed cell
-    checkpoint: bytes | None = None  # safetensors bytes (--save-models)
-    message: str = ""
-    seconds: float = 0.0
-
-
-@contextlib.contextmanager
-def alarm_limit(seconds: float | None) -> Iterator[None]:
-    """Raise :class:`CellTimeout` in this thread after ``seconds`` (POSIX main thread only).
-
-    The fallback for cells on cuda once this process holds a CUDA context (a
-    forked child cannot use it); everywhere else the runner kills a child process
-    instead (:mod:`serbench.isolation`), which no submission can swallow.
-    """
-    usable = (seconds and hasattr(signal, "setitimer")
-              and threading.current_thread() is threading.main_thread())
-    if not usable:
-        yield
-        return
-
-    def alarm(_signum: int, _frame: object) -> None:
-        raise CellTimeout(f"the cell ran past its time limit of {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, float(seconds))  # type: ignore[arg-type]
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-class CellTimeout(BaseException):
-    """A cell ran past ``--cell-timeout``.
-
-    A ``BaseException`` so that a submission's own ``except Exception`` cannot
-    swallow it.
-    """
-
-
-class CellLock:
-    """The lock file of one cell folder, held while the cell is computed and written.
-
-    Two runs pointed at the same results folder then never compute or write the
-    same cell at once, so a record and its predictions always come from one run.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        from filelock import FileLock
-
-        folder.mkdir(parents=True, exist_ok=True)
-        self._lock = FileLock(str(folder / LOCK_FILE))
-
-    def acquire(self) -> bool:
-        """Take the lock if it is free; False if another process holds it."""
-        from filelock import Timeout
-
-        try:
-            self._lock.acquire(timeout=0)
-        except Timeout:
-            return False
-        return True
-
-    def release(self) -> None:
-        self._lock.release()
-
-
-@contextlib.contextmanager
-def cell_lock(folder: Path) -> Iterator[bool]:
-    """``with cell_lock(folder) as held:``; ``held`` is False if another process has it."""
-    lock = CellLock(folder)
-    held = lock.acquire()
-    try:
-        yield held
-    finally:
-        if held:
-            lock.release()
 
 
 def resolve_device(device: str) -> str:
@@ -169,30 +72,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "serbench": __version__}
-    for pkg in ("numpy", "torch", "transformers", "scikit-learn"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            out[pkg] = metadata.version(pkg)
-    return out
-
-
-def _threads() -> int:
-    """Torch's CPU threads: CPU results differ in the last bits between thread counts."""
-    import torch
-
-    return torch.get_num_threads()
-
-
-def _git_commit() -> str | None:
-    try:
-        res = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, cwd=Path(__file__).resolve().parent)
-        return res.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def _cuda_initialised() -> bool:
@@ -501,9 +380,9 @@ class Runner:
                            "version": self.cls.version,
                            "class": f"{self.cls.__module__}.{self.cls.__qualname__}"},
             "config": sub.config(), "target_kind": spec.target_kind, "cell_seed": seed,
-            "device": self.device, "amp_dtype": amp, "versions": _versions(),
-            "threads": _threads(),
-            "git_commit": _git_commit(),
+            "device": self.device, "amp_dtype": amp, "versions": provenance.versions(),
+            "threads": provenance.threads(),
+            "git_commit": provenance.git_commit(),
             "timings": {"fit_s": round(fit_s, 3), "predict_s": round(predict_s, 3)},
             "n": {"train": len(train), "dev": len(dev), "test": len(test)},
             "dropped_without_audio": {"train": len(dropped_train), "dev": len(dropped_dev)},

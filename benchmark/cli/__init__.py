@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except click_exc.ClickException as exc:
         _error(exc.format_message())
         return exc.exit_code
-    except click_exc.Abort:
+    except typer.Abort:
         err.print("aborted")
         return 1
     except KeyboardInterrupt:
