@@ -395,6 +395,7 @@ class Runner:
 
     def _saved_model(self, key: CellKey) -> tuple[dict[str, Any], dict[str, str]]:
         """The checkpoint saved for this cell under ``load_models``, checked against its record."""
+        assert self.load_models is not None
         folder = key.folder(self.load_models)
         rec_path = folder / RECORD
         try:
@@ -428,6 +429,7 @@ class Runner:
                                  "--runs DIR), then rerun") from exc
             return CellResult(out.key, "failed", out.message, out.seconds)
         record = out.record
+        assert out.ids is not None and out.probs is not None
         if out.checkpoint is not None:
             sha = checkpoints.write(folder / checkpoints.FILE, out.checkpoint)
             record = {**record, "checkpoint": {"file": checkpoints.FILE, "sha256": sha}}

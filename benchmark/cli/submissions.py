@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from .common import JsonOpt, out, print_json, table
@@ -15,7 +17,7 @@ def submissions_list(json_out: JsonOpt = False) -> None:
     from ..params import declared
     from ..plugins import available
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, (cls, where) in sorted(available().items()):
         options = declared(cls)
         rows.append({"name": name, "version": cls.version,

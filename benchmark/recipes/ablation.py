@@ -162,7 +162,7 @@ def _summarise(task: Task, label: str, loaded: Loaded, wanted: list[tuple[str, s
               for key, ids, p in loaded]
     out = []
     for metric, test_rule in wanted:
-        vals = [s.point[test_rule][metric] for s in scores]
+        vals = [float(v) for s in scores if (v := s.point[test_rule][metric]) is not None]
         boots = np.mean([s.samples[test_rule][metric] for s in scores], axis=0)
         lo, hi = bs.percentile_interval(boots)
         out.append(Summary(label, metric, test_rule, len(vals), float(np.mean(vals)), (lo, hi)))
@@ -302,7 +302,9 @@ def plot(rep: Report) -> str:
     for metric, test, vs in groups:
         if not vs:
             continue
-        ss = [rep.summary(v.label, metric, test) for v in vs]
+        ss = [s for v in vs if (s := rep.summary(v.label, metric, test)) is not None]
+        if len(ss) != len(vs):
+            continue
         panels.append({"title": f"{rep.task}: {metric}, trained on {rep.train_rule}",
                        "ylabel": f"{metric} ({test} test)",
                        "labels": [v.label.replace("blstm-fc+", "") for v in vs],

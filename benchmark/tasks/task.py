@@ -76,8 +76,9 @@ class Task:
         out = {}
         for rule in self.spec.rules:
             res = apply_rule(
-                rule, self.counts.counts, self.counts.other, denominator=self.spec.mr_denominator
-            )  # type: ignore[arg-type]
+                rule, self.counts.counts, self.counts.other,
+                denominator=self.spec.mr_denominator,  # type: ignore[arg-type]
+            )
             if rule == "MR" and self.spec.mr_exclusions:
                 drop = np.isin(self.counts.ids, list(self.spec.mr_exclusions)) & res.keep
                 if drop.any():
