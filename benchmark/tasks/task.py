@@ -136,6 +136,23 @@ class Task:
             "fingerprint": fpr.task_fingerprint(config, cells),
         }
 
+    def _agreement(self) -> dict[str, Any]:
+        """Inter-rater agreement, or n/a with the reason where the counts cannot give it.
+
+        Released-label files keep each clip's vote *distribution*; the reader
+        recovers the smallest integer counts with that distribution, so a
+        unanimous clip comes back as one vote and drops out of every pairable
+        statistic.  Agreement computed from such counts is biased low (alpha 0.117
+        on IEMOCAP's release), so it is not reported.
+        """
+        if self.spec.reader == "released-labels":
+            return {"clips": None, "votes": None, "raters_per_clip": None,
+                    "fleiss_kappa": None, "krippendorff_alpha": None,
+                    "why": "the released files keep vote distributions, not counts; the "
+                           "recovered minimal counts turn unanimous clips into one vote, which "
+                           "biases agreement low (prepare the raw corpus for a real figure)"}
+        return {**agreement.summary(self.counts.counts), "why": None}
+
     def summary(self) -> dict[str, Any]:
         """Counts per fold, rule and split with class distributions (the ``show --json`` body)."""
         k = self.spec.k
@@ -182,7 +199,7 @@ class Task:
             "n_raters": int(self.ratings["rater_id"].nunique()),
             "rules": totals,
             # over the task's classes (out-of-set votes left out), clips with >= 2 votes
-            "agreement": agreement.summary(self.counts.counts),
+            "agreement": self._agreement(),
             "dropped": {
                 "no_in_set_vote": no_vote,
                 "mr_exclusions": {"ids": excluded, "reason": self.spec.mr_exclusion_reason},
