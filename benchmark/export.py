@@ -206,31 +206,33 @@ def export_metadata(source: Any) -> dict[str, Any]:
 
     Raises :class:`InputError` when it is not a serbench export.
     """
-    info = None
     if isinstance(source, (str, Path)):
         folder = Path(source)
-        candidates = sorted(folder.glob("*/dataset_info.json")) + \
-            sorted(folder.glob("dataset_info.json"))
-        for path in candidates:
-            with contextlib.suppress(OSError, ValueError):
-                info = json.loads(path.read_text(encoding="utf-8")).get("description")
-                break
-        where: Any = folder
+        texts = []
+        for path in sorted(folder.glob("*/dataset_info.json")) or [folder / "dataset_info.json"]:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                texts.append(json.loads(path.read_text(encoding="utf-8")).get("description"))
+        where: Path | None = folder
     else:
-        ds = next(iter(source.values())) if hasattr(source, "values") else source
-        info = ds.info.description
-        where = "the dataset"
-    if not info or MARKER not in info:
+        parts = list(source.values()) if hasattr(source, "values") else [source]
+        texts = [ds.info.description for ds in parts]
+        where = None
+    metas = [_parse(t, where) for t in texts] or [_parse(None, where)]
+    if any(m != metas[0] for m in metas):
+        raise InputError("the splits of this export carry different serbench metadata (parts of "
+                         "two exports?)", file=where, fix="export the task again")
+    return metas[0]
+
+
+def _parse(text: str | None, where: Path | None) -> dict[str, Any]:
+    if not text or MARKER not in text:
         raise InputError("not a serbench export (no 'serbench:' line in the dataset info)",
-                         file=where if isinstance(where, Path) else None,
-                         fix="export the task with: serbench export TASK --to DIR")
+                         file=where, fix="export the task with: serbench export TASK --to DIR")
     try:
-        meta = json.loads(info.rsplit(MARKER, 1)[1].strip().splitlines()[0])
+        return dict(json.loads(text.rsplit(MARKER, 1)[1].strip().splitlines()[0]))
     except (ValueError, IndexError) as exc:
-        raise InputError(f"the export's serbench metadata is unreadable: {exc}",
-                         file=where if isinstance(where, Path) else None,
+        raise InputError(f"the export's serbench metadata is unreadable: {exc}", file=where,
                          fix="export the task again") from None
-    return dict(meta)
 
 
 def check_export(meta: dict[str, Any], task: Task, *, where: str | Path | None = None) -> None:
@@ -290,10 +292,14 @@ def export_task(task: Task, to: str | Path, *, audio: bool = False,
     if audio and not task.meta["audio_path"].notna().any():
         raise InputError(f"task {task.spec.name} has no audio to put in an Audio column",
                          fix="prepare the task with its audio, or export without --audio")
+    import datasets
+
     dd = build(task, audio=audio)
     to.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{to.name}.", suffix=".tmp", dir=to.parent))
     old = None
+    quiet = not datasets.utils.logging.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
     try:
         dd.save_to_disk(str(tmp / "data"))
         if to.exists():
@@ -306,6 +312,8 @@ def export_task(task: Task, to: str | Path, *, audio: bool = False,
             old = None
         raise
     finally:
+        if not quiet:
+            datasets.enable_progress_bars()
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
