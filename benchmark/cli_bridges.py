@@ -48,8 +48,9 @@ def export_command(
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Write a task as a Hugging Face DatasetDict (datasets.load_from_disk reads it)."""
-    from .export import export_task, metadata
+    from .export import check_target, export_task, metadata
 
+    check_target(to, overwrite=overwrite)  # refuse before the task is built
     built = _load(task)
     folder = export_task(built, to, audio=audio, overwrite=overwrite)
     meta = metadata(built) | {"path": str(folder), "audio": audio}

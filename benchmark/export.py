@@ -273,13 +273,8 @@ def _is_export(path: Path) -> bool:
     return (path / "dataset_dict.json").is_file()
 
 
-def export_task(task: Task, to: str | Path, *, audio: bool = False,
-                overwrite: bool = False) -> Path:
-    """Write ``task`` as a DatasetDict at ``to`` (atomically); return the folder.
-
-    ``to`` must not exist, unless ``overwrite`` is set and it holds a previous
-    serbench export (a folder of anything else is never deleted).
-    """
+def check_target(to: str | Path, *, overwrite: bool = False) -> Path:
+    """Refuse an export folder that exists (unless ``overwrite`` and it is a serbench export)."""
     to = Path(to)
     if to.exists() or to.is_symlink():
         if not overwrite:
@@ -289,6 +284,17 @@ def export_task(task: Task, to: str | Path, *, audio: bool = False,
         if not to.is_dir() or to.is_symlink() or not _is_export(to):
             raise InputError("refusing to overwrite: this is not a previous serbench export",
                              file=to, fix="choose a new folder")
+    return to
+
+
+def export_task(task: Task, to: str | Path, *, audio: bool = False,
+                overwrite: bool = False) -> Path:
+    """Write ``task`` as a DatasetDict at ``to`` (atomically); return the folder.
+
+    ``to`` must not exist, unless ``overwrite`` is set and it holds a previous
+    serbench export (a folder of anything else is never deleted).
+    """
+    to = check_target(to, overwrite=overwrite)
     if audio and not task.meta["audio_path"].notna().any():
         raise InputError(f"task {task.spec.name} has no audio to put in an Audio column",
                          fix="prepare the task with its audio, or export without --audio")
