@@ -1,10 +1,11 @@
 """``serbench export`` and external-predictions scoring: self-contained typer commands.
 
-Wire them into the CLI with ``app.command("export")(export_command)`` and
-``app.command("score-external")(score_external_command)`` (or let ``serbench
-score`` call :func:`score_external_command` when it is given a predictions
-file and ``--task``).  Errors are :class:`serbench.errors.SerbenchError`, which
-the CLI's ``main`` prints as one message with exit status 2.
+Wire them into the CLI with ``app.command("export")(export_command)``, and let
+``serbench score`` call :func:`score_external_command` when its argument is a
+predictions file (``.csv`` / ``.parquet``) rather than a run folder (or
+register it on its own: ``app.command("score-external")(score_external_command)``).
+Errors are :class:`serbench.errors.SerbenchError`, which the CLI's ``main``
+prints as one message with exit status 2.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def score_external_command(
     version: Annotated[str, typer.Option(help="Version string of your model.")] = "",
     train_rule: Annotated[str, typer.Option(
         help="Training rule when the file has no train_rule column.")] = "AR",
-    seed: Annotated[int, typer.Option(help="Seed when the file has no seed column.")] = 0,
+    run_seed: Annotated[int, typer.Option(
+        "--run-seed", help="Seed of the records when the file has no seed column.")] = 0,
     runs: Annotated[Path, typer.Option(help="Folder of run records to add to.")] =
     Path("leaderboard/runs"),
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
@@ -89,7 +91,8 @@ def score_external_command(
 
     built = _load(task)
     folders = import_predictions(built, predictions, name=name, runs=runs, version=version,
-                                 fingerprint=fingerprint, train_rule=train_rule, seed=seed)
+                                 fingerprint=fingerprint, train_rule=train_rule,
+                                 seed=run_seed)
     scored = [score_record(built, read_record(f / "record.json"), n_resamples=resamples)
               for f in folders]
     if json_out:
