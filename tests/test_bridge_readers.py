@@ -274,3 +274,47 @@ def test_hub_id_without_network_asks_for_a_local_copy(tasks_dir, tmp_path):
     assert res.returncode == 2, res.stderr
     assert "pass a local copy" in res.stderr and "save_to_disk" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_a_serbench_export_reads_back_into_the_same_task(tasks_dir, home, tmp_path):
+    """demo -> export -> datasets reader -> a task with the demo's definition: same fingerprint."""
+    from serbench.export import export_task
+    from serbench.tasks import load_task
+
+    demo = load_task("demo")
+    out = export_task(demo, tmp_path / "demo-export")
+    spec = yaml.safe_load((Path(__file__).parents[1] / "tasks" / "demo" / "task.yaml")
+                          .read_text())
+    spec |= {"name": "demo-back", "frozen": False,
+             "corpus": {"reader": "datasets", "options": {"allow_absolute_audio": True}}}
+    (tasks_dir / "demo-back").mkdir()
+    (tasks_dir / "demo-back" / "task.yaml").write_text(yaml.safe_dump(spec))
+    back, prov = prepare("demo-back", out)
+    assert back.fingerprint["fingerprint"] == demo.fingerprint["fingerprint"]
+    assert len(back.ratings) == len(demo.ratings)  # each vote once, not once per fold
+    assert back.ratings["rater_id"].nunique() == demo.ratings["rater_id"].nunique()
+    assert any("serbench export of task demo" in n for n in prov["notes"])
+    with pytest.raises(InputError, match="allow_absolute_audio"):
+        read_hf_dataset(out)  # the export's audio paths are absolute
+
+
+def test_an_export_with_audio_reads_back_from_its_embedded_bytes(tasks_dir, home, tmp_path):
+    from test_table_reader import write_corpus
+
+    from serbench.export import export_task
+
+    spec = {"name": "tiny", "corpus": {"reader": "csv"}, "classes": ["angry", "happy", "neutral"],
+            "label_map": {"ang": "angry", "hap": "happy", "neu": "neutral"},
+            "folds": {"group_by": "speaker_id", "splits": [{"test": ["s1"], "dev": ["s2"]}]},
+            "frozen": False}
+    (tasks_dir / "tiny").mkdir()
+    (tasks_dir / "tiny" / "task.yaml").write_text(yaml.safe_dump(spec))
+    tiny, _ = prepare("tiny", write_corpus(tmp_path / "corpus"))
+    out = export_task(tiny, tmp_path / "tiny-export", audio=True)
+    res = read_hf_dataset(out)
+    t = res.table
+    assert len(t) == len(tiny.ratings) and set(t["utterance_id"]) == {"c1", "c2", "c3", "c4"}
+    assert all(str(home) in p for p in t["audio_path"])  # written from the bytes, not the paths
+    assert (t["duration"] == 0.5).all()
+    with pytest.raises(InputError, match="needs no column map"):
+        read_hf_dataset(out, columns={"utterance_id": "utterance_id"})

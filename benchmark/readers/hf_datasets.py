@@ -34,6 +34,11 @@ an error naming the column and listing the dataset's columns.  With
 count column gives that many votes (no rater ids).  Relative audio paths are
 confined to the dataset folder (or ``audio_root``); absolute ones need
 ``allow_absolute_audio: true``.
+
+A folder written by ``serbench export`` is recognised by its dataset info and
+read back without a column map: the clips of fold 1 (each clip once) with one
+row per rating of its ``ratings`` column, the audio from its ``Audio`` column
+when it has one, else from ``audio_path`` (absolute: ``allow_absolute_audio``).
 """
 
 from __future__ import annotations
@@ -126,6 +131,37 @@ def _audio_refs(values: list[Any], ids: list[str], cache: Path) -> list[str | No
     return out
 
 
+def _export_meta(ds: Any) -> dict[str, Any] | None:
+    """The serbench metadata when ``ds`` is a serbench export (``serbench export``), else None."""
+    from ..export import export_metadata
+
+    try:
+        return export_metadata(ds)
+    except (InputError, AttributeError):
+        return None
+
+
+def _export_ratings(dd: Any) -> Any:
+    """An export's fold-1 parts (every clip once) with one row per rating.
+
+    Each clip appears once per fold in an export; reading every split would
+    count each vote once per fold.
+    """
+    import datasets
+
+    parts = [dd[name] for name in dd if name.startswith("fold1_")]
+    keep = [c for c in ("utterance_id", "speaker_id", "session", "audio_path", "audio",
+                        "ratings") if c in parts[0].column_names]
+    clips = datasets.concatenate_datasets([p.select_columns(keep) for p in parts])
+    if "audio" in keep:
+        clips = clips.cast_column("audio", datasets.Audio(decode=False))
+    frame = clips.with_format("arrow")[:].to_pandas().explode("ratings", ignore_index=True)
+    frame = frame[frame["ratings"].notna()]
+    for field in ("rater_id", "label", "question"):
+        frame[field] = [r[field] for r in frame["ratings"]]
+    return datasets.Dataset.from_pandas(frame.drop(columns="ratings"), preserve_index=False)
+
+
 def read_hf_dataset(source: str | Path | None = None, *, dataset: str | None = None,
                     config: str | None = None, split: str | None = None,
                     columns: dict[str, str] | None = None,
@@ -138,6 +174,16 @@ def read_hf_dataset(source: str | Path | None = None, *, dataset: str | None = N
                          "or a hub id, or set corpus.options.dataset")
     ds, folder = load(src, config=config, split=split)
     where = src if split is None else f"{src} [{split}]"
+    notes = []
+    exported = _export_meta(ds)
+    if exported is not None:  # a serbench export: one fold's clips, their ratings as rows
+        if columns or vote_columns or split:
+            raise InputError("this is a serbench export: it needs no column map, vote columns "
+                             "or split", file=where, fix="remove those corpus options")
+        ds = _export_ratings(ds)
+        columns = {"audio": "audio" if "audio" in ds.column_names else "audio_path"}
+        notes.append(f"serbench export of task {exported['task']} v{exported['version']} "
+                     f"(fingerprint {exported['fingerprint'][:12]})")
     ds = _one(ds, split, where)
     names = dict(zip(FIELDS, FIELDS, strict=True)) | dict(columns or {})
     unknown = sorted(set(columns or {}) - set(FIELDS))
@@ -240,4 +286,4 @@ def read_hf_dataset(source: str | Path | None = None, *, dataset: str | None = N
                source=where)
     return ReadResult(table=df, drops=resolver.drops(), files=[where],
                       counts_only=bool(df["rater_id"].isna().all()),
-                      notes=[f"read {len(ds)} rows of {where} with the datasets library"])
+                      notes=[*notes, f"read {len(ds)} rows of {where} with the datasets library"])
