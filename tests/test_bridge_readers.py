@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from serbench.errors import InputError
 from serbench.readers import get_reader
@@ -318,3 +320,55 @@ def test_an_export_with_audio_reads_back_from_its_embedded_bytes(tasks_dir, home
     assert (t["duration"] == 0.5).all()
     with pytest.raises(InputError, match="needs no column map"):
         read_hf_dataset(out, columns={"utterance_id": "utterance_id"})
+
+
+# ----------------------------------------------------------------------------- property campaign
+
+VALUES = st.one_of(st.none(), st.just(""), st.text(max_size=8), st.integers(-2, 2),
+                   st.floats(allow_nan=True), st.lists(st.integers(0, 2), max_size=2),
+                   st.dictionaries(st.sampled_from(["a", "b"]), st.integers(0, 2), max_size=2),
+                   st.sampled_from(["../x.wav", "/etc/passwd", "{data_root}/a.wav", "{x}/a.wav",
+                                    "a.wav", "cafe-01-C-1-1", "category", "raw"]))
+SETTINGS = settings(max_examples=int(os.environ.get("SERBENCH_HYPOTHESIS_EXAMPLES", "60")),
+                    deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@SETTINGS
+@given(edits=st.lists(st.tuples(st.integers(0, 2), st.sampled_from(
+    ["key", "wav", "emo", "task", "type", "speaker", "start_time"]), VALUES), max_size=3),
+    garbage=st.sampled_from([None, "{not json", "[1, 2]", ""]))
+def test_emobox_any_corruption_is_read_or_named(tmp_path_factory, edits, garbage):
+    root = tmp_path_factory.mktemp("emobox")
+    wav(root / "a.wav", 0.5)
+    lines = [{"key": f"cafe-0{i}-C-1-1", "wav": "a.wav", "emo": "c", "task": "category",
+              "type": "raw"} for i in range(3)]
+    for i, field, value in edits:
+        lines[i][field] = value
+    text = "\n".join(json.dumps(x) for x in lines) + "\n" + (garbage or "")
+    (root / "m.jsonl").write_text(text)
+    try:
+        res = read_emobox(root / "m.jsonl", speaker_pattern=r"^cafe-(\d+)")
+    except InputError as exc:
+        assert "m.jsonl" in str(exc) or "speaker_pattern" in str(exc)
+        return
+    assert len(res.table) == 3 and res.table["audio_path"].notna().all()
+
+
+@SETTINGS
+@given(edits=st.lists(st.tuples(st.sampled_from(["u1", "u2"]), st.sampled_from(
+    ["wav", "emo", "spk_id", "length"]), VALUES), max_size=3),
+    top=st.sampled_from([None, [], "x", 3]))
+def test_speechbrain_any_corruption_is_read_or_named(tmp_path_factory, edits, top):
+    root = tmp_path_factory.mktemp("sb")
+    wav(root / "a.wav", 0.5)
+    data: dict = {u: {"wav": "{data_root}/a.wav", "emo": "ang", "spk_id": "s1"}
+                  for u in ("u1", "u2")}
+    for u, field, value in edits:
+        data[u][field] = value
+    (root / "m.json").write_text(json.dumps(data if top is None else top))
+    try:
+        res = read_speechbrain(root / "m.json")
+    except InputError as exc:
+        assert "m.json" in str(exc)
+        return
+    assert len(res.table) == 2 and res.table["audio_path"].notna().all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,16 +14,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pyarrow import ArrowException
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from test_table_reader import write_corpus
 
 from serbench import leaderboard as lb
 from serbench.errors import FingerprintMismatch, InputError
 from serbench.export import export_metadata, export_task
 from serbench.external import check_predictions, import_predictions
-from serbench.tasks import load_task
+from serbench.tasks import load_task, prepare
 
 
 def prosody(path: str) -> np.ndarray:
@@ -214,3 +220,62 @@ def test_cli_refusal_is_exit_2_without_traceback(home, tmp_path):
     assert res.returncode == 2
     assert "p_fear" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "runs").exists()
+
+
+# ----------------------------------------------------------------------------- property campaign
+
+CELLS = st.one_of(st.none(), st.just(""), st.text(max_size=5), st.floats(allow_nan=True),
+                  st.integers(-2, 3), st.sampled_from(["c1", "c2", "c3", "AR", "MR", "XX"]))
+COLUMNS = ["utterance_id", "fold", "train_rule", "seed", "task_fingerprint", "p_angry",
+           "p_happy", "p_neutral"]
+
+
+@pytest.fixture
+def tiny(tasks_dir, home, tmp_path):
+    """A 4-clip task (test_table_reader's corpus): fold 1 tests c1, fold 2 tests c3."""
+    spec = {"name": "tiny", "corpus": {"reader": "csv"}, "classes": ["angry", "happy", "neutral"],
+            "label_map": {"ang": "angry", "hap": "happy", "neu": "neutral"},
+            "folds": {"group_by": "speaker_id", "splits": [{"test": ["s1"], "dev": ["s2"]},
+                                                             {"test": ["s3"], "dev": ["s4"]}]},
+            "frozen": False}
+    (tasks_dir / "tiny").mkdir()
+    (tasks_dir / "tiny" / "task.yaml").write_text(yaml.safe_dump(spec))
+    return prepare("tiny", write_corpus(tmp_path / "corpus"))[0]
+
+
+@settings(max_examples=int(os.environ.get("SERBENCH_HYPOTHESIS_EXAMPLES", "60")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.integers(0, 3), st.sampled_from(COLUMNS), CELLS),
+                      max_size=3),
+       drop=st.sampled_from([None, *COLUMNS]), dup=st.booleans(), parquet=st.booleans())
+def test_any_corruption_is_accepted_correctly_or_named(tiny, tmp_path, edits, drop, dup,
+                                                       parquet):
+    fp = tiny.fingerprint["fingerprint"]
+    df = pd.DataFrame({"utterance_id": ["c1", "c3", "c1", "c3"], "fold": [1, 2, 1, 2],
+                       "train_rule": ["AR", "AR", "MR", "MR"], "seed": 0,
+                       "task_fingerprint": fp, "p_angry": [0.5, 0.1, 0.6, 0.2],
+                       "p_happy": [0.3, 0.1, 0.2, 0.2], "p_neutral": [0.2, 0.8, 0.2, 0.6]})
+    df = df.astype(object)
+    for row, col, value in edits:
+        df.at[row, col] = value
+    if dup:
+        df = pd.concat([df, df.iloc[[0]]], ignore_index=True)
+    if drop:
+        df = df.drop(columns=[drop])
+    path = tmp_path / ("p.parquet" if parquet else "p.csv")
+    try:
+        if parquet:
+            df.astype(str).to_parquet(path) if edits else df.to_parquet(path)
+        else:
+            df.to_csv(path, index=False)
+    except (ValueError, TypeError, ArrowException):  # pandas cannot write this mix: not ours
+        return
+    try:
+        cells = check_predictions(tiny, path, name="x")
+    except InputError as exc:
+        assert path.name in str(exc)
+        return
+    for c in cells:  # what is accepted is a valid cell
+        assert list(c.ids) == list(tiny.split(c.key.fold, "test", "AR").ids)
+        assert np.isfinite(c.probs).all() and (c.probs >= 0).all()
+        np.testing.assert_allclose(c.probs.sum(axis=1), 1.0, atol=1e-12)
