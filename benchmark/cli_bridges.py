@@ -86,13 +86,14 @@ def score_external_command(
 ) -> None:
     """Check predictions made outside serbench, write them as run records and score them."""
     from .external import import_predictions
-    from .records import read_record
-    from .scoring import score_record
 
     built = _load(task)
     folders = import_predictions(built, predictions, name=name, runs=runs, version=version,
                                  fingerprint=fingerprint, train_rule=train_rule,
                                  seed=run_seed)
+    from .records import read_record
+    from .scoring import score_record
+
     scored = [score_record(built, read_record(f / "record.json"), n_resamples=resamples)
               for f in folders]
     if json_out:

@@ -135,8 +135,6 @@ def check_predictions(task: Task, path: str | Path, *, name: str,
                       fingerprint: str | None = None, train_rule: str = "AR",
                       seed: int = 0) -> list[ExternalCell]:
     """Read and check an external predictions file; return its cells (nothing is written)."""
-    from .runner import SUM_TOLERANCE, check_probabilities
-
     path = Path(path)
     df = read_file(path)
     classes = list(task.spec.classes)
@@ -201,6 +199,8 @@ def check_predictions(task: Task, path: str | Path, *, name: str,
         _fail(f"utterance {df['utterance_id'].iloc[i]!r} is predicted twice for fold "
               f"{df['fold'].iloc[i]}, rule {df['train_rule'].iloc[i]}, seed {df['seed'].iloc[i]}",
               path, df, dup, "one row per test clip and cell")
+    from .runner import SUM_TOLERANCE, check_probabilities  # torch-heavy: only when needed
+
     try:
         probs = df[want].apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
     except (ValueError, TypeError) as exc:
