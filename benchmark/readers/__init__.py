@@ -14,11 +14,14 @@ from pathlib import Path
 from .base import ReadResult
 from .crema_d import read_crema_d
 from .demo import read_demo
+from .emobox import read_emobox
 from .emodb import read_emodb
+from .hf_datasets import read_hf_dataset
 from .iemocap import read_iemocap
 from .msp_improv import read_msp_improv
 from .msp_podcast import read_msp_podcast
 from .released import read_released_labels
+from .speechbrain import read_speechbrain
 from .table import read_table
 
 Reader = Callable[..., ReadResult]
@@ -38,6 +41,9 @@ READERS: dict[str, Reader] = {
     "biic-podcast": read_msp_podcast,  # BIIC-Podcast shares MSP-Podcast's Labels/ layout
     "released-labels": read_released_labels,
     "csv": read_table,
+    "datasets": read_hf_dataset,  # a save_to_disk folder or a hub id, with a column map
+    "emobox": read_emobox,  # EmoBox JSON-lines manifests
+    "speechbrain": read_speechbrain,  # SpeechBrain JSON manifests
 }
 
 
