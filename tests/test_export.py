@@ -136,7 +136,7 @@ def test_audio_column_holds_the_files_without_decoding(tasks_dir, home, tmp_path
 
 def test_cli_export_and_its_refusal(home, tmp_path):
     out = tmp_path / "cli-export"
-    cmd = [sys.executable, "-m", "serbench.cli_bridges", "export", "demo", "--to", str(out),
+    cmd = [sys.executable, "-m", "serbench.cli", "export", "demo", "--to", str(out),
            "--json"]
     ok = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stderr

@@ -66,7 +66,7 @@ def test_round_trip_export_sklearn_score_leaderboard(home, tmp_path):
     pd.concat(rows).assign(task_fingerprint=fingerprint).to_csv(preds, index=False)
     # ---- ... and back in
     runs = tmp_path / "runs"
-    res = subprocess.run([sys.executable, "-m", "serbench.cli_bridges", "score", str(preds),
+    res = subprocess.run([sys.executable, "-m", "serbench.cli", "score", str(preds),
                           "--task", "demo", "--name", "sk-prosody", "--version", "1",
                           "--train-rule", "PR", "--runs", str(runs), "--resamples", "20",
                           "--json"], capture_output=True, text=True, timeout=300)
@@ -213,7 +213,7 @@ def test_records_are_written_once_and_never_replaced(demo, tmp_path):
 def test_cli_refusal_is_exit_2_without_traceback(home, tmp_path):
     demo = load_task("demo")
     path = write(oracle(demo).drop(columns="p_fear"), tmp_path / "preds.csv")
-    res = subprocess.run([sys.executable, "-m", "serbench.cli_bridges", "score", str(path),
+    res = subprocess.run([sys.executable, "-m", "serbench.cli", "score", str(path),
                           "--task", "demo", "--name", "x", "--runs", str(tmp_path / "runs"),
                           "--fingerprint", demo.fingerprint["fingerprint"]],
                          capture_output=True, text=True, timeout=300)

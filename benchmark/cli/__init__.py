@@ -14,6 +14,7 @@ import typer
 
 from .. import __version__
 from ..errors import SerbenchError
+from .bridges import export
 from .common import err, escape, out
 from .grid import ablate, run
 from .results import compare, leaderboard, score
@@ -42,6 +43,7 @@ app.command()(ablate)
 app.command()(score)
 app.command()(leaderboard)
 app.command()(compare)
+app.command()(export)
 app.add_typer(submissions_app, name="submissions")
 
 #: errno values that mean "this destination cannot be written" (read-only, no permission, full).

@@ -13,17 +13,49 @@ from .common import JsonOpt, err, escape, load, out, print_json, table
 
 
 def score(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder (or any folder above run cells).")],
+    run_dir: Annotated[Path, typer.Argument(
+        help="A run folder (or any folder above run cells), or a CSV / Parquet file of "
+             "predictions made outside serbench (utterance_id, p_<class>..., optional fold, "
+             "train_rule, seed, task_fingerprint), which is checked and written as run "
+             "records.")],
     json_out: JsonOpt = False,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     double_softmax: Annotated[bool, typer.Option(
         help="Reproduce the released code's second softmax before the 1/K threshold.")] = False,
+    task: Annotated[str | None, typer.Option(
+        help="Predictions file: the task they are for.")] = None,
+    name: Annotated[str | None, typer.Option(
+        help="Predictions file: the submission name for the records and leaderboard.")] = None,
+    fingerprint: Annotated[str | None, typer.Option(
+        help="Predictions file: the task fingerprint the model was trained on (else a "
+             "task_fingerprint column).")] = None,
+    version: Annotated[str, typer.Option(help="Predictions file: your model's version.")] = "",
+    train_rule: Annotated[str, typer.Option(
+        help="Predictions file: training rule when it has no train_rule column.")] = "AR",
+    run_seed: Annotated[int, typer.Option(
+        "--run-seed", help="Predictions file: seed of the records when it has no seed "
+                           "column.")] = 0,
+    runs: Annotated[Path, typer.Option(
+        help="Predictions file: the run records folder to add to.")] = Path("leaderboard/runs"),
 ) -> None:
-    """Score run cells on the MR, PR and AR test sets of their folds."""
+    """Score run cells on the MR, PR and AR test sets of their folds, or bring in predictions
+    made outside serbench (a model trained elsewhere enters the leaderboard this way)."""
     from ..errors import InputError
     from ..records import find_records
     from ..scoring import score_record
+
+    if run_dir.suffix.lower() in (".csv", ".parquet") or (run_dir.is_file() and \
+            run_dir.name != "record.json"):
+        if task is None or name is None:
+            raise InputError("scoring a predictions file needs --task and --name", file=run_dir,
+                             fix=f"serbench score {run_dir} --task demo --name my-model")
+        from .bridges import score_external
+
+        score_external(run_dir, task=task, name=name, fingerprint=fingerprint, version=version,
+                       train_rule=train_rule, run_seed=run_seed, runs=runs,
+                       resamples=resamples, json_out=json_out)
+        return
 
     records, bad = find_records(run_dir)
     if not records:
