@@ -177,3 +177,16 @@ def test_run_cli_with_ray_executor(home: Path, tmp_path: Path, ray_local):
     assert "executor ray" in res.output and "1 run, 0 already done, 0 failed" in res.output
     rec = json.loads((runs / "demo" / "blstm-fc" / "fold1-AR-seed0" / "record.json").read_text())
     assert rec["threads"] == 1 and rec["device"] == "cpu"
+
+
+def test_ray_checks_the_claim_again_after_the_lock(home: Path, tmp_path: Path, ray_local):
+    """The Ray executor claims through the runner too: a cell finished by another run between
+    the first check and the lock is not computed again (the Ray copy used to skip the recheck)."""
+    from test_loud_failures import done_after_the_lock, quick_runner
+
+    runner = quick_runner(tmp_path)
+    (key,) = runner.cells([1], ["AR"], [0])
+    calls = done_after_the_lock(runner)
+    (res,) = ray_local.run(runner, [key], Hooks())
+    assert res.status == "skipped" and res.message == "already done" and len(calls) == 2
+    assert not find_records(tmp_path / "runs")[0]

@@ -153,11 +153,28 @@ def test_tasks_verify_with_a_flipped_split_exits_1(home: Path, tmp_path: Path):
     assert res.returncode == 1, res.stdout + res.stderr
 
 
-def test_a_record_with_broken_predictions_is_recomputed(home: Path, tmp_path: Path):
+def quick_runner(tmp_path: Path) -> Runner:
+    """A runner of a submission that fits in no time, on demo, results in tmp_path/runs."""
     plugin = tmp_path / "failing.py"
     plugin.write_text(FAILING)
-    runner = Runner(load_task("demo"), plugins.resolve(str(plugin)), {"mode": "ok"},
-                    runs=tmp_path / "runs", device="cpu")
+    return Runner(load_task("demo"), plugins.resolve(str(plugin)), {"mode": "ok"},
+                  runs=tmp_path / "runs", device="cpu")
+
+
+def done_after_the_lock(runner: Runner) -> list:
+    """Make the cell look not done at the first check and done (by another run) at the second."""
+    calls: list = []
+
+    def is_done(k):
+        calls.append(k)
+        return len(calls) > 1
+
+    runner.is_done = is_done  # type: ignore[method-assign]
+    return calls
+
+
+def test_a_record_with_broken_predictions_is_recomputed(home: Path, tmp_path: Path):
+    runner = quick_runner(tmp_path)
     (key,) = runner.cells([1], ["AR"], [0])
     assert runner.run_cell(key).status == "done"
     assert runner.run_cell(key).status == "skipped"
@@ -173,18 +190,9 @@ def test_the_claim_is_checked_again_after_the_lock(home: Path, tmp_path: Path):
     """Another run finishes the cell between the first check and the lock: nothing is redone."""
     from serbench.executors import Hooks, LocalExecutor
 
-    plugin = tmp_path / "failing.py"
-    plugin.write_text(FAILING)
-    runner = Runner(load_task("demo"), plugins.resolve(str(plugin)), {"mode": "ok"},
-                    runs=tmp_path / "runs", device="cpu")
+    runner = quick_runner(tmp_path)
     (key,) = runner.cells([1], ["AR"], [0])
-    calls = []
-
-    def is_done(k):  # not done at the first look, done (by "another run") after the lock
-        calls.append(k)
-        return len(calls) > 1
-
-    runner.is_done = is_done  # type: ignore[method-assign]
+    calls = done_after_the_lock(runner)
     (res,) = LocalExecutor().run(runner, [key], Hooks())
     assert res.status == "skipped" and res.message == "already done" and len(calls) == 2
     assert not find_records(tmp_path / "runs")[0]
