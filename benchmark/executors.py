@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from . import paths
+from .cell import CellOutput, CellResult
 from .errors import InputError
 from .records import CellKey
-from .runner import CellOutput, CellResult, Runner, resolve_device
+from .runner import Runner, resolve_device
 
 #: A per-cell training progress callback ``report(step, total, message)``.
 Report = Callable[[int, int, str], None]

@@ -263,7 +263,7 @@ def import_predictions(task: Task, path: str | Path, *, name: str, runs: str | P
 
     Refuses (and writes nothing) when any of its cells already has a record.
     """
-    from .runner import cell_lock
+    from .cell import cell_lock
 
     path = Path(path)
     cells = check_predictions(task, path, name=name, fingerprint=fingerprint,

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cell import BUSY, CellResult
 from .executors import Executor, Hooks, make
 from .records import CellKey
-from .runner import BUSY, CellResult, Runner
+from .runner import Runner
 from .submission import Submission
 from .tasks import Task, load_task
 

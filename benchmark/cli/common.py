@@ -23,10 +23,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ..cell import CellResult
 from ..errors import InputError
 from ..executors import Hooks, Report
 from ..records import CellKey
-from ..runner import CellResult
 
 
 def _console(stderr: bool) -> Console:
@@ -158,7 +158,7 @@ def cell_counts(counts: dict[str, int]) -> str:
 
 def report_cells(cells: Sequence[CellResult], runs: Any, label: str = "") -> None:
     """One line per failed or recomputed cell, on stderr."""
-    from ..runner import ERROR_FILE
+    from ..cell import ERROR_FILE
 
     for r in cells:
         where = f"{label + ' ' if label else ''}fold {r.key.fold} {r.key.train_rule} " \

@@ -33,9 +33,9 @@ import numpy as np
 
 from .. import atomic, plots
 from .. import bootstrap as bs
+from ..cell import CellResult
 from ..executors import Hooks
 from ..records import CellKey, find_records
-from ..runner import CellResult
 from ..scoring import applicable, compare, load_probs, score_probs
 from ..tasks.task import Task
 
