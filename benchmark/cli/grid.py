@@ -66,7 +66,7 @@ def run(
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples when scoring.")] = 1000,
     executor_: Annotated[str, typer.Option("--executor", help=(
         "local (cells one by one here) or ray (cells and feature shards as Ray tasks; "
-        "needs the ray extra: pip install 'serbench\\[ray]').")) ] = "local",
+        'needs the ray extra: pip install "serbench[ray]").'))] = "local",
     address: Annotated[str | None, typer.Option(help=(
         "Ray cluster address (auto, host:6379, ray://host:10001); default: a private "
         "local Ray instance on 127.0.0.1."))] = None,
