@@ -18,7 +18,7 @@ nothing (it takes ``**config`` itself, or has no constructor) accepts any key.
 ...     def __init__(self, lr: float = 0.1, layers: int = 2) -> None:
 ...         super().__init__(lr=lr, layers=layers)
 >>> validate_config(Toy, {"lr": 1})
-{'lr': 1.0, 'layers': 2}
+{'lr': 1.0}
 >>> validate_config(Toy, {"lrr": 1})
 Traceback (most recent call last):
 ...
@@ -133,10 +133,12 @@ def _coerce(value: Any, hint: Any) -> tuple[bool, Any]:
 
 
 def validate_config(cls: type, config: dict[str, Any]) -> dict[str, Any]:
-    """The full configuration (declared defaults filled in), or one :class:`InputError`.
+    """The options given, checked and coerced, or one :class:`InputError`.
 
     Values come from JSON (``--config lr=0.01`` gives a float), so an int is
-    accepted where a float is declared.
+    accepted where a float is declared.  Defaults are not filled in: a
+    constructor that forwards ``**kwargs`` may refuse an option it sets itself
+    (:func:`defaults` gives them).
     """
     params = declared(cls)
     if params is None:
@@ -163,7 +165,7 @@ def validate_config(cls: type, config: dict[str, Any]) -> dict[str, Any]:
     if missing:
         raise InputError(f"{name} needs the option(s) {', '.join(missing)}",
                          fix=" ".join(f"--config {m}=VALUE" for m in missing))
-    return {**{p.name: p.default for p in params.values() if not p.required}, **out}
+    return out
 
 
 def defaults(cls: type) -> dict[str, Any]:

@@ -128,7 +128,7 @@ class Runner:
         #: The name records and the leaderboard use: the plugin's name, or a variant
         #: label such as ``blstm-fc+kl+pen0.2`` when one plugin runs in several configurations.
         self.label = label or submission.name
-        #: The options, checked against the submission's declaration, defaults filled in.
+        #: The options given, checked against the submission's declaration.
         self.config = params.validate_config(submission, dict(config or {}))
         self.runs = Path(runs)
         self.device = resolve_device(device) if device == "auto" else device
