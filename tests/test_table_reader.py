@@ -94,3 +94,20 @@ def test_missing_audio_can_be_a_counted_drop_and_empty_audio_is_refused(tmp_path
     sf.write(tmp_path / "wav" / "c4.wav", np.zeros(0, dtype=np.float32), 16000)
     with pytest.raises(InputError, match="no samples"):
         read_table(path)
+
+
+def test_a_corpus_that_mixes_sample_rates_gets_a_note(tasks_dir, home, tmp_path):
+    """An 8 kHz clip among 16 kHz ones is prepared, with a note naming the rates and the clip."""
+    src = write_corpus(tmp_path / "corpus")
+    sf.write(tmp_path / "corpus" / "wav" / "c3.wav", np.zeros(4000, dtype=np.float32), 8000)
+    task = {"name": "mixed", "corpus": {"reader": "csv"},
+            "classes": ["angry", "happy", "neutral"],
+            "label_map": {"ang": "angry", "hap": "happy", "neu": "neutral"},
+            "folds": {"group_by": "speaker_id", "splits": [{"test": ["s1"], "dev": ["s2"]},
+                                                             {"test": ["s3"], "dev": ["s4"]}]},
+            "metrics": ["uar"], "frozen": False}
+    (tasks_dir / "mixed").mkdir()
+    (tasks_dir / "mixed" / "task.yaml").write_text(yaml.safe_dump(task))
+    _, prov = prepare("mixed", src)
+    (note,) = [n for n in prov["notes"] if n.startswith("sample rates differ")]
+    assert "3 at 16000 Hz, 1 at 8000 Hz" in note and "c3 at 8000 Hz" in note
