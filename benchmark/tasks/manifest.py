@@ -15,9 +15,8 @@ import pandas as pd
 
 from .. import atomic
 from ..errors import InputError
+from ..vocab import SPLITS  # declared once, in serbench.vocab
 from .spec import TaskSpec
-
-SPLITS = ("train", "dev", "test")
 
 
 def fold_columns(n_folds: int) -> list[str]:

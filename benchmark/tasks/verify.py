@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..vocab import SPLITS
 from .task import Task
 
 RULE_FILES = {"M": "MR", "P": "PR", "D": "AR"}
@@ -80,7 +81,7 @@ def verify(
             rel = pd.read_csv(path)
             id_col = "FileName" if "FileName" in rel.columns else rel.columns[0]
             rel.index = rel[id_col].astype(str).str.replace(r"\.wav$", "", regex=True)
-            parts = [task.split(p, s, rule) for s in ("train", "dev", "test")]
+            parts = [task.split(p, s, rule) for s in SPLITS]
             ids = np.concatenate([s.ids for s in parts]).astype(str)
             split = np.concatenate([[s.split] * len(s) for s in parts])
             tgt = np.concatenate([s.smoothed(task.spec.smoothing) for s in parts])
