@@ -33,6 +33,14 @@ class Killed(Exception):
     """The child ran past its deadline (and was killed) or died without a result."""
 
 
+class TimedOut(Killed):
+    """The child ran past its deadline and was killed."""
+
+
+class Died(Killed):
+    """The child died without a result (``os._exit``, a crash, the OOM killer)."""
+
+
 def _child(fn: Callable[[Callable[..., None]], Any], conn: Any) -> None:
     def progress(*args: Any) -> None:
         conn.send((PROGRESS, args))
@@ -67,14 +75,14 @@ def call_with_deadline(fn: Callable[[Callable[..., None]], Any], seconds: float,
         while True:
             left = deadline - time.monotonic()
             if left <= 0 or not recv.poll(left):
-                raise Killed(f"the cell ran past its time limit of {seconds:g} s and its "
-                             "process was killed")
+                raise TimedOut(f"the cell ran past its time limit of {seconds:g} s and its "
+                               "process was killed")
             try:
                 tag, payload = recv.recv()
             except EOFError:
                 proc.join(5)
-                raise Killed(f"the cell's process died without a result (exit code "
-                             f"{proc.exitcode})") from None
+                raise Died(f"the cell's process died without a result (exit code "
+                           f"{proc.exitcode})") from None
             if tag == PROGRESS:
                 if on_progress is not None:
                     on_progress(*payload)
@@ -89,4 +97,4 @@ def call_with_deadline(fn: Callable[[Callable[..., None]], Any], seconds: float,
         recv.close()
 
 
-__all__ = ["Killed", "call_with_deadline"]
+__all__ = ["Died", "Killed", "TimedOut", "call_with_deadline"]

@@ -315,7 +315,8 @@ class Runner:
                 self.cell_timeout, on_progress=progress)
             return out
         except isolation.Killed as exc:
-            return CellOutput(key, error=str(exc), message=f"CellTimeout: {exc}",
+            kind = "CellTimeout" if isinstance(exc, isolation.TimedOut) else "CellDied"
+            return CellOutput(key, error=str(exc), message=f"{kind}: {exc}",
                               seconds=time.perf_counter() - t0)
 
     def compute_cell(self, key: CellKey,

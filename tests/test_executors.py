@@ -143,7 +143,9 @@ def test_ray_contains_a_failing_or_dying_cell(demo, tmp_path: Path, ray_local):
                                                                            [0]), Hooks())}
     assert results[1].status == "done"
     assert results[2].status == "failed" and "boom in fit" in results[2].message
-    assert results[3].status == "failed" and "worker" in results[3].message.lower()
+    # os._exit in fit: the cell's own process (under a time limit) or the worker dies
+    assert results[3].status == "failed" and ("worker" in results[3].message.lower()
+                                              or "died" in results[3].message)
     assert results[4].status == "failed" and "time limit of 3 s" in results[4].message
     for fold in (2, 3, 4):
         assert (results[fold].key.folder(tmp_path / "runs") / "error.txt").exists()
