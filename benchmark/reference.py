@@ -1,0 +1,298 @@
+"""Reference rows computed from the ratings alone: prior, best constant and a typical rater.
+
+They need no audio and no submission, so every prepared task has them, and
+they tell a reader where chance and people sit on each metric:
+
+* ``prior``: the training split's mean target (the class distribution), as
+  the prediction for every test clip.  The training split of the same rule as
+  the test rule (MR training clips for the MR test set, and so on).
+* ``best_constant``: the input-independent prediction that scores best on the
+  training split, then scored on the test set.  Searched over a candidate set
+  that holds each metric family's optimum: every argmax class (single-label
+  metrics), every set of 1/K bits a distribution can carry (at most K - 1
+  classes above 1/K; exhaustive for K <= 12, else the m most frequent bits
+  for each m), the training mean (the optimum of NLL, Brier, KL and the
+  class-wise ECE), for top-label ECE one vector per class whose top value is
+  that class's plurality rate, and a Nelder-Mead search over softmax logits
+  started at the training mean (JS, cosine).  AUPRC gives every constant the
+  same score (the prevalence of the bits).
+* ``human``: a typical rater.  Each in-set vote of a test clip is held out
+  and scored as a prediction against the target that the same rule builds
+  from the clip's remaining votes (out-of-set votes stay in the MR
+  denominator).  A held-out vote whose remaining votes give no target (a
+  tie under PR/MR, no majority under MR, no in-set vote left under AR) is
+  skipped; each clip weighs 1 in total, shared by its held-out votes that
+  have a target; clips with none are left out.  The vote is scored as the
+  label-smoothed one-hot ``LS(e_v)`` with the task's smoothing (the encoding
+  of the released targets), so that log-based metrics stay finite; argmax
+  and 1/K bits are those of the vote.  Undefined, with the reason, when no
+  test clip has two in-set votes (one label per clip).
+
+Values are means over folds; a value that cannot be computed on every fold is
+``n/a`` with the reason, never 0.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from . import metrics as M
+from .rules import apply_rule
+from .targets import label_smooth
+from .tasks.task import Split, Task
+
+ROWS = ("prior", "best_constant", "human")
+EXHAUSTIVE_K = 12
+_SEARCHED = ("js", "cosine")
+
+
+@dataclass(frozen=True)
+class RefValue:
+    """A reference score, or None with the reason it cannot be computed."""
+
+    value: float | None
+    reason: str = ""
+
+    def as_json(self) -> float | str:
+        return round(self.value, 6) if self.value is not None else f"n/a: {self.reason}"
+
+    def text(self, digits: int = 4) -> str:
+        return f"{self.value:.{digits}f}" if self.value is not None else "n/a"
+
+
+def _unique(targets: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (target, label) rows and their counts: a constant scores the same on duplicates."""
+    key = np.hstack([np.round(targets, 9), labels[:, None]])
+    uniq, inv, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    return uniq[:, :-1], uniq[:, -1].astype(np.int64), counts.astype(np.float64)
+
+
+def _score_constant(names: list[str], c: np.ndarray, targets: np.ndarray, labels: np.ndarray,
+                    weights: np.ndarray, uar_classes: str) -> dict[str, float]:
+    probs = np.tile(c, (len(targets), 1))
+    lab = labels if (labels >= 0).all() else None
+    names = [m for m in names if lab is not None or M.METRICS[m].kind != "single"]
+    return M.compute(names, targets, probs, lab, weights=weights, uar_classes=uar_classes)
+
+
+def _bit_candidates(k: int, prevalence: np.ndarray) -> list[np.ndarray]:
+    """Distributions whose 1/K bits are each allowed subset (at most K - 1 classes)."""
+    if k <= EXHAUSTIVE_K:
+        subsets = [s for m in range(k) for s in itertools.combinations(range(k), m)]
+    else:
+        order = np.argsort(-prevalence, kind="stable")
+        subsets = [tuple(order[:m]) for m in range(k)]
+    out = []
+    eps = 0.01
+    for s in subsets:
+        v = np.full(k, eps)
+        v[list(s)] = 1.0 + eps
+        out.append(v / v.sum())
+    return out
+
+
+def _candidates(targets: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> list[np.ndarray]:
+    k = targets.shape[1]
+    mean = weights @ targets / weights.sum()
+    cands = [mean, np.full(k, 1.0 / k)]
+    for j in range(k):  # argmax j
+        v = np.full(k, 0.5 / k)
+        v[j] += 0.5
+        cands.append(v)
+    bits = (targets > 1.0 / k).astype(float)
+    cands += _bit_candidates(k, weights @ bits)
+    top = targets.max(axis=1, keepdims=True)
+    hit = (targets >= top - 1e-12).astype(float)  # top-voted classes (plurality, ties count)
+    rate = weights @ hit / weights.sum()
+    for j in range(k):  # top-label ECE: confidence = how often class j is a top class
+        conf = min(max(rate[j], 1.0 / k + 1e-6), 1.0)
+        v = np.full(k, (1.0 - conf) / (k - 1))
+        v[j] = conf
+        cands.append(v)
+    return cands
+
+
+def _constant_loss(metric: str, c: np.ndarray, targets: np.ndarray, weights: np.ndarray
+                   ) -> float:
+    """JS or negative cosine of a constant ``c`` (the metrics' definitions, made cheap)."""
+    if metric == "cosine":
+        cos = M._div(targets @ c, np.linalg.norm(targets, axis=1) * np.linalg.norm(c))
+        return -float(weights @ cos / weights.sum())
+    m = 0.5 * (targets + c)
+    js = 0.5 * ((M._xlogy(targets, targets) - M._xlogy(targets, m)).sum(axis=1)
+                + (M._xlogy(c, c) - M._xlogy(np.broadcast_to(c, m.shape), m)).sum(axis=1))
+    return float(weights @ js / weights.sum())
+
+
+def _search(metric: str, targets: np.ndarray, weights: np.ndarray, start: np.ndarray
+            ) -> np.ndarray:
+    """Nelder-Mead over softmax logits for a continuous metric (JS, cosine)."""
+    res = optimize.minimize(lambda z: _constant_loss(metric, M.softmax(z), targets, weights),
+                            np.log(np.maximum(start, 1e-6)), method="Nelder-Mead",
+                            options={"xatol": 1e-6, "fatol": 1e-9, "maxiter": 3000})
+    return M.softmax(res.x)
+
+
+def best_constants(names: list[str], train: Split, uar_classes: str = "present"
+                   ) -> dict[str, np.ndarray]:
+    """Per metric, the candidate constant prediction that scores best on ``train``."""
+    t, lab, w = _unique(train.targets, train.labels)
+    cands = _candidates(t, lab, w)
+    scores = [_score_constant(names, c, t, lab, w, uar_classes) for c in cands]
+    out = {}
+    for m in names:
+        if m not in scores[0]:
+            continue
+        vals = np.array([s[m] for s in scores])
+        best = int(np.argmin(vals) if m in M.LOWER_IS_BETTER else np.argmax(vals))
+        out[m] = cands[best]
+        if m in _SEARCHED:
+            found = _search(m, t, w, cands[0])
+            got = _score_constant([m], found, t, lab, w, uar_classes)[m]
+            if (got < vals[best]) == (m in M.LOWER_IS_BETTER):
+                out[m] = found
+    return out
+
+
+# ----------------------------------------------------------------------------- human
+
+
+@dataclass
+class HeldOut:
+    """The (clip, held-out class) pairs of one test set that leave a target."""
+
+    targets: np.ndarray
+    labels: np.ndarray
+    probs: np.ndarray
+    weights: np.ndarray
+    n_clips: int
+
+
+def held_out_votes(task: Task, split: Split) -> HeldOut | str:
+    """Held-out votes of ``split``'s clips with their targets, or the reason there are none."""
+    k = task.spec.k
+    pos = pd.Index(task.counts.ids).get_indexer(split.ids)
+    counts = task.counts.counts[pos].astype(np.int64)
+    other = np.asarray(task.counts.other)[pos]
+    if len(split) == 0:
+        return "empty test set"
+    if (counts.sum(axis=1) < 2).all():
+        return "every test clip has fewer than 2 in-set votes, so no vote can be held out"
+    clip, cls = np.nonzero(counts)
+    mult = counts[clip, cls].astype(np.float64)
+    remaining = counts[clip].copy()
+    remaining[np.arange(len(clip)), cls] -= 1
+    res = apply_rule(split.rule, remaining, other[clip],
+                     denominator=task.spec.mr_denominator)  # type: ignore[arg-type]
+    keep = res.keep
+    if not keep.any():
+        return f"no held-out vote leaves a {split.rule} target (ties or single votes)"
+    clip, cls, mult = clip[keep], cls[keep], mult[keep]
+    per_clip = np.bincount(clip, weights=mult, minlength=len(split))
+    weights = mult / per_clip[clip]
+    eps = task.spec.smoothing
+    probs = label_smooth(np.eye(k)[cls], eps) if eps > 0 else np.eye(k)[cls]
+    return HeldOut(res.targets, res.labels, probs, weights, int((per_clip > 0).sum()))
+
+
+# ----------------------------------------------------------------------------- rows
+
+
+def _single_na(split: Split) -> str:
+    return (f"needs a consensus label; the {split.rule} test set has tied clips"
+            if len(split) else "empty test set")
+
+
+def fold_reference(task: Task, fold: int, metrics: tuple[str, ...] | None = None
+                   ) -> dict[str, dict[str, dict[str, RefValue]]]:
+    """{metric: {test rule: {row: RefValue}}} on one fold."""
+    metrics = metrics or task.spec.metrics
+    uc = task.spec.uar_classes
+    out: dict[str, dict[str, dict[str, RefValue]]] = {m: {} for m in metrics}
+    for rule in task.spec.rules:
+        test = task.split(fold, "test", rule)
+        train = task.split(fold, "train", rule)
+        labelled = len(test) > 0 and bool((test.labels >= 0).all())
+        names = [m for m in metrics if len(test) and (labelled or M.METRICS[m].kind != "single")]
+        t_u, l_u, w_u = _unique(test.targets, test.labels) if len(test) else (None, None, None)
+        rows: dict[str, dict[str, RefValue]] = {m: {} for m in metrics}
+        if len(train) and names:
+            prior = train.targets.mean(axis=0)
+            ps = _score_constant(names, prior, t_u, l_u, w_u, uc)
+            best = best_constants(names, train, uc)
+            cache: dict[bytes, dict[str, float]] = {}
+            for m in names:
+                c = best.get(m)
+                if c is None:
+                    continue
+                key = c.tobytes()
+                if key not in cache:
+                    cache[key] = _score_constant(names, c, t_u, l_u, w_u, uc)
+                rows[m]["best_constant"] = RefValue(cache[key][m])
+                rows[m]["prior"] = RefValue(ps[m])
+        human = held_out_votes(task, test) if names else "empty test set"
+        hs: dict[str, float] = {}
+        if isinstance(human, HeldOut):
+            hl = human.labels if (human.labels >= 0).all() else None
+            hn = [m for m in names if hl is not None or M.METRICS[m].kind != "single"]
+            hs = M.compute(hn, human.targets, human.probs, hl, weights=human.weights,
+                           uar_classes=uc)
+        for m in metrics:
+            if m not in names:
+                reason = _single_na(test) if len(test) else "empty test set"
+                rows[m] = {r: RefValue(None, reason) for r in ROWS}
+                continue
+            rows[m].setdefault("prior", RefValue(None, "empty training split"))
+            rows[m].setdefault("best_constant", RefValue(None, "empty training split"))
+            if m in hs:
+                rows[m]["human"] = RefValue(hs[m])
+            else:
+                rows[m]["human"] = RefValue(None, human if isinstance(human, str) else
+                                            "the held-out votes' targets have ties")
+            rows[m] = {r: rows[m][r] for r in ROWS}
+        for m in metrics:
+            out[m][rule] = rows[m]
+    return out
+
+
+def reference(task: Task, metrics: tuple[str, ...] | None = None
+              ) -> dict[str, dict[str, dict[str, RefValue]]]:
+    """{metric: {test rule: {prior, best_constant, human}}}: means over folds, or n/a."""
+    metrics = metrics or task.spec.metrics
+    folds = [fold_reference(task, f, metrics) for f in range(1, task.n_folds + 1)]
+    out: dict[str, dict[str, dict[str, RefValue]]] = {}
+    for m in metrics:
+        out[m] = {}
+        for rule in task.spec.rules:
+            out[m][rule] = {}
+            for row in ROWS:
+                vals = [fr[m][rule][row] for fr in folds]
+                bad = next(((i + 1, v) for i, v in enumerate(vals) if v.value is None), None)
+                if bad is not None:
+                    why = bad[1].reason
+                    out[m][rule][row] = RefValue(None, why if task.n_folds == 1 or all(
+                        v.value is None for v in vals) else f"fold {bad[0]}: {why}")
+                else:
+                    out[m][rule][row] = RefValue(float(np.mean([v.value for v in vals])))
+    return out
+
+
+def reference_rows(task: Task, metrics: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The JSON shape of ``tasks show --json`` ``reference``: numbers, or "n/a: <reason>"."""
+    return {m: {rule: {row: v.as_json() for row, v in rows.items()}
+                for rule, rows in by_rule.items()}
+            for m, by_rule in reference(task, metrics).items()}
+
+
+def normalised(model: float, ref: dict[str, RefValue]) -> float | None:
+    """(model - best constant) / (human - best constant); None where undefined."""
+    bc, hu = ref["best_constant"].value, ref["human"].value
+    if bc is None or hu is None or abs(hu - bc) < 1e-12:
+        return None
+    return (model - bc) / (hu - bc)
