@@ -106,8 +106,8 @@ def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float
     if samples.size == 0:
         return (float("nan"), float("nan"))
     a = (1.0 - level) / 2.0
-    lo, hi = np.quantile(samples, [a, 1.0 - a])
-    return float(lo), float(hi)
+    q = np.quantile(samples, [a, 1.0 - a])
+    return float(q[0]), float(q[1])
 
 
 def paired_p_value(diff_samples: np.ndarray) -> float:
@@ -116,5 +116,5 @@ def paired_p_value(diff_samples: np.ndarray) -> float:
     d = d[~np.isnan(d)]
     if d.size == 0:
         return float("nan")
-    p = 2.0 * min(np.mean(d <= 0.0), np.mean(d >= 0.0))
+    p = 2.0 * min(float(np.mean(d <= 0.0)), float(np.mean(d >= 0.0)))
     return float(min(1.0, max(p, 1.0 / d.size)))

@@ -179,7 +179,8 @@ def distribution_stats(targets: np.ndarray, probs: np.ndarray, *, bits_ece: bool
     brier = ((p - t) ** 2).sum(axis=1)
     kl = _xlogy(t, t).sum(axis=1) + nll
     m = 0.5 * (t + p)
-    js = 0.5 * ((_xlogy(t, t) - _xlogy(t, m)).sum(axis=1) + (_xlogy(p, p) - _xlogy(p, m)).sum(axis=1))
+    js = 0.5 * ((_xlogy(t, t) - _xlogy(t, m)).sum(axis=1)
+                + (_xlogy(p, p) - _xlogy(p, m)).sum(axis=1))
     cos = _div((t * p).sum(axis=1), np.linalg.norm(t, axis=1) * np.linalg.norm(p, axis=1))
     top = p.argmax(axis=1)
     conf = p[np.arange(n), top]
@@ -213,39 +214,39 @@ def _uar(t: np.ndarray, k: int, uar_classes: str = "present") -> np.ndarray:
     return _div((_div(tp, ref) * present).sum(-1), present.sum(-1))
 
 
-def _accuracy(t: np.ndarray, k: int, **_: str) -> np.ndarray:
+def _accuracy(t: np.ndarray, k: int, **_kw: str) -> np.ndarray:
     _, _, tp = _split3(t, k)
     return _div(tp.sum(-1), t[..., -1])
 
 
-def _macro_f1_present(t: np.ndarray, k: int, **_: str) -> np.ndarray:
+def _macro_f1_present(t: np.ndarray, k: int, **_kw: str) -> np.ndarray:
     ref, pred, tp = _split3(t, k)
     present = (ref + pred) > 0
     return _div((_div(2 * tp, ref + pred) * present).sum(-1), present.sum(-1))
 
 
-def _macro_f1_all(t: np.ndarray, k: int, **_: str) -> np.ndarray:
+def _macro_f1_all(t: np.ndarray, k: int, **_kw: str) -> np.ndarray:
     ref, pred, tp = _split3(t, k)
     return _div(2 * tp, ref + pred).mean(-1)
 
 
-def _weighted_f1(t: np.ndarray, k: int, **_: str) -> np.ndarray:
+def _weighted_f1(t: np.ndarray, k: int, **_kw: str) -> np.ndarray:
     ref, pred, tp = _split3(t, k)
     return _div((_div(2 * tp, ref + pred) * ref).sum(-1), ref.sum(-1))
 
 
-def _micro_f1(t: np.ndarray, k: int, **_: str) -> np.ndarray:
+def _micro_f1(t: np.ndarray, k: int, **_kw: str) -> np.ndarray:
     ref, pred, tp = _split3(t, k)
     return _div(2 * tp.sum(-1), ref.sum(-1) + pred.sum(-1))
 
 
-def _hamming(t: np.ndarray, k: int, **_: str) -> np.ndarray:
+def _hamming(t: np.ndarray, k: int, **_kw: str) -> np.ndarray:
     ref, pred, tp = _split3(t, k)
     return _div((ref + pred - 2 * tp).sum(-1), k * t[..., -1])
 
 
 def _dist_mean(col: int) -> Callable[..., np.ndarray]:
-    def mean(t: np.ndarray, k: int, **_: str) -> np.ndarray:
+    def mean(t: np.ndarray, k: int, **_kw: str) -> np.ndarray:
         return _div(t[..., col], t[..., -1])
 
     return mean
@@ -253,7 +254,7 @@ def _dist_mean(col: int) -> Callable[..., np.ndarray]:
 
 def _ece_block(start: Callable[[int], int], classes: Callable[[int], int]
                ) -> Callable[..., np.ndarray]:
-    def ece(t: np.ndarray, k: int, **_: str) -> np.ndarray:
+    def ece(t: np.ndarray, k: int, **_kw: str) -> np.ndarray:
         c = classes(k)
         gap = t[..., start(k):start(k) + c * ECE_BINS]
         per_class = np.abs(gap).reshape(*gap.shape[:-1], c, ECE_BINS).sum(-1)
@@ -262,7 +263,7 @@ def _ece_block(start: Callable[[int], int], classes: Callable[[int], int]
     return ece
 
 
-def _unused(t: np.ndarray, k: int, **_: str) -> np.ndarray:  # pragma: no cover
+def _unused(t: np.ndarray, k: int, **_kw: str) -> np.ndarray:  # pragma: no cover
     raise ValueError("auprc is not a statistics-form metric; use average_precision")
 
 
@@ -313,7 +314,8 @@ def finalize(name: str, summed: np.ndarray, k: int, *, uar_classes: str = "prese
     """Score(s) of metric ``name`` from summed statistics of its kind."""
     if name == "uar":
         return _uar(summed, k, uar_classes)
-    return METRICS[name].finalize(summed, k)
+    out: np.ndarray = METRICS[name].finalize(summed, k)
+    return out
 
 
 # ----------------------------------------------------------------------------- ranking
@@ -350,17 +352,14 @@ def _ap_from_groups(pos: np.ndarray, tot: np.ndarray) -> np.ndarray:
     """AP from per-group weighted positives and totals [..., G] (groups by descending score)."""
     tp = np.cumsum(pos, axis=-1)
     allc = np.cumsum(tot, axis=-1)
-    return _div((pos * _div(tp, allc)).sum(-1), tp[..., -1] if tp.shape[-1] else 0.0)
+    return _div((pos * _div(tp, allc)).sum(-1), tp[..., -1])
 
 
 def average_precision(plan: RankPlan, weights: np.ndarray | None = None) -> np.ndarray:
     """Macro AP over classes with a positive bit; ``weights`` [B, N] gives one score per row."""
     per_class, present = [], []
     for o, st, y in zip(plan.order, plan.starts, plan.positive, strict=True):
-        if weights is None:
-            w = np.ones((1, len(o)))
-        else:
-            w = weights[:, o]
+        w = np.ones((1, len(o))) if weights is None else weights[:, o]
         if len(o) == 0:
             per_class.append(np.zeros(w.shape[0]))
             present.append(np.zeros(w.shape[0], dtype=bool))

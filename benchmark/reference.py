@@ -69,7 +69,7 @@ class RefValue:
 def _unique(targets: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct (target, label) rows and their counts: a constant scores the same on duplicates."""
     key = np.hstack([np.round(targets, 9), labels[:, None]])
-    uniq, inv, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    uniq, counts = np.unique(key, axis=0, return_counts=True)
     return uniq[:, :-1], uniq[:, -1].astype(np.int64), counts.astype(np.float64)
 
 
@@ -220,7 +220,7 @@ def fold_reference(task: Task, fold: int, metrics: tuple[str, ...] | None = None
         train = task.split(fold, "train", rule)
         labelled = len(test) > 0 and bool((test.labels >= 0).all())
         names = [m for m in metrics if len(test) and (labelled or M.METRICS[m].kind != "single")]
-        t_u, l_u, w_u = _unique(test.targets, test.labels) if len(test) else (None, None, None)
+        t_u, l_u, w_u = _unique(test.targets, test.labels)
         rows: dict[str, dict[str, RefValue]] = {m: {} for m in metrics}
         if len(train) and names:
             prior = train.targets.mean(axis=0)
@@ -261,10 +261,25 @@ def fold_reference(task: Task, fold: int, metrics: tuple[str, ...] | None = None
     return out
 
 
+_CACHE: dict[tuple[Any, ...], dict[str, dict[str, dict[str, RefValue]]]] = {}
+
+
 def reference(task: Task, metrics: tuple[str, ...] | None = None
               ) -> dict[str, dict[str, dict[str, RefValue]]]:
-    """{metric: {test rule: {prior, best_constant, human}}}: means over folds, or n/a."""
-    metrics = metrics or task.spec.metrics
+    """{metric: {test rule: {prior, best_constant, human}}}: means over folds, or n/a.
+
+    Cached per process by the task fingerprint (clips, targets, folds) and the
+    settings that change the rows (metrics, UAR convention, smoothing, MR denominator).
+    """
+    metrics = tuple(metrics or task.spec.metrics)
+    key = (task.fingerprint["fingerprint"], metrics, task.spec.uar_classes,
+           task.spec.smoothing, task.spec.mr_denominator)
+    if key not in _CACHE:
+        _CACHE[key] = _reference(task, metrics)
+    return _CACHE[key]
+
+
+def _reference(task: Task, metrics: tuple[str, ...]) -> dict[str, dict[str, dict[str, RefValue]]]:
     folds = [fold_reference(task, f, metrics) for f in range(1, task.n_folds + 1)]
     out: dict[str, dict[str, dict[str, RefValue]]] = {}
     for m in metrics:

@@ -220,7 +220,7 @@ def score_test_sets(names: list[str], targets: np.ndarray, probs_list: list[np.n
             if boot is not None:
                 boot_sums[(i, kind)] = boot[:, start:start + width]
             start += width
-    for i, probs in enumerate(probs_list):
+    for i in range(len(probs_list)):
         point: dict[str, float | None] = {}
         samples: dict[str, np.ndarray] = {}
         for m in names:
@@ -274,7 +274,11 @@ def score_fold(task: Task, cells: list[Loaded], *, metrics: tuple[str, ...] | No
         raise ValueError("score_fold takes cells of one fold")
     independent = independent or [False] * len(cells)
     uc = uar_convention(task)
-    n, point, samples, f1s, conf = ([{} for _ in cells] for _ in range(5))
+    n: list[dict[str, int]] = [{} for _ in cells]
+    point: list[dict[str, dict[str, float | None]]] = [{} for _ in cells]
+    samples: list[dict[str, dict[str, np.ndarray]]] = [{} for _ in cells]
+    f1s: list[dict[str, list[float]]] = [{} for _ in cells]
+    conf: list[dict[str, list[list[int]]]] = [{} for _ in cells]
     for rule in task.spec.rules:
         split = task.split(fold, "test", rule)
         probs = []
@@ -379,9 +383,10 @@ def aggregate(task: Task, cells: list[CellScores], *, seed: int = 0) -> Aggregat
         by_fold = {f: [c for c in group if c.key.fold == f] for f in folds}
         for test in task.spec.rules:
             for m in task.spec.metrics:
-                vals = [[c.point[test][m] for c in by_fold[f]] for f in folds]
-                if any(v is None for fv in vals for v in fv):
+                raw = [[c.point[test][m] for c in by_fold[f]] for f in folds]
+                if any(v is None for fv in raw for v in fv):
                     continue
+                vals = [[float(v) for v in fv if v is not None] for fv in raw]
                 fold_means = [float(np.mean(fv)) for fv in vals]
                 key = (train, test, m)
                 mean[key] = float(np.mean(fold_means))
@@ -390,7 +395,8 @@ def aggregate(task: Task, cells: list[CellScores], *, seed: int = 0) -> Aggregat
                                            for fv in vals]))
                 boots = [[c.samples[test].get(m) for c in by_fold[f]] for f in folds]
                 if all(b is not None for fb in boots for b in fb):
-                    per_fold = [bs.seed_resampled_mean(np.stack(fb), _seed_rng(seed, f, test))
+                    per_fold = [bs.seed_resampled_mean(np.stack([b for b in fb if b is not None]),
+                                                       _seed_rng(seed, f, test))
                                 for f, fb in zip(folds, boots, strict=True)]
                     ci[key] = bs.percentile_interval(np.mean(per_fold, axis=0))
             f1[(train, test)] = np.mean([c.per_class_f1[test] for c in group], axis=0).tolist()
@@ -456,7 +462,11 @@ def compare(task: Task, a: list[Loaded], b: list[Loaded], *, metric: str, train_
                          fix="score runs of the same task, folds, rule and seeds")
     folds = sorted({key.fold for key, _, _ in shared})
     seeds = sorted({key.seed for key, _, _ in shared})
-    diff_boot, pts_a, pts_b, sub_a, sub_b = [], {}, {}, [], []
+    diff_boot: list[np.ndarray] = []
+    pts_a: dict[tuple[int, int], float] = {}
+    pts_b: dict[tuple[int, int], float] = {}
+    sub_a: list[float] = []
+    sub_b: list[float] = []
     refused = ""
     for fold in folds:
         fold_cells = sorted((c for c in shared if c[0].fold == fold), key=lambda c: c[0].seed)
@@ -472,8 +482,9 @@ def compare(task: Task, a: list[Loaded], b: list[Loaded], *, metric: str, train_
                                  uar_classes=uc)
         s = len(fold_cells)
         for j, (key, _, _) in enumerate(fold_cells):
-            pts_a[(fold, key.seed)] = scored[j][0][metric]
-            pts_b[(fold, key.seed)] = scored[s + j][0][metric]
+            va, vb = scored[j][0][metric], scored[s + j][0][metric]
+            if va is not None and vb is not None:
+                pts_a[(fold, key.seed)], pts_b[(fold, key.seed)] = va, vb
         if n_resamples:
             sa = np.stack([scored[j][1][metric] for j in range(s)])
             sb = np.stack([scored[s + j][1][metric] for j in range(s)])
@@ -492,8 +503,8 @@ def compare(task: Task, a: list[Loaded], b: list[Loaded], *, metric: str, train_
                 side.extend(np.mean(per_seed, axis=0))
         else:
             refused = refused or "auprc is not computed per subset"
-    mean_a = float(np.mean([v for v in pts_a.values() if v is not None]))
-    mean_b = float(np.mean([v for v in pts_b.values() if v is not None]))
+    mean_a = float(np.mean(list(pts_a.values())))
+    mean_b = float(np.mean(list(pts_b.values())))
     diff = mean_a - mean_b
     seed_diffs = [float(np.mean([pts_a[(f, sd)] - pts_b[(f, sd)] for f in folds
                                  if (f, sd) in pts_a])) for sd in seeds]
