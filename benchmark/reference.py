@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import optimize
+from scipy.special import xlogy
 
 from . import metrics as M
 from .rules import apply_rule
@@ -75,10 +76,38 @@ def _unique(targets: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def _score_constant(names: list[str], c: np.ndarray, targets: np.ndarray, labels: np.ndarray,
                     weights: np.ndarray, uar_classes: str) -> dict[str, float]:
-    probs = np.tile(c, (len(targets), 1))
+    """Scores of the constant prediction ``c`` on (weighted) target rows.
+
+    Single- and multi-label statistics of a constant are closed-form sums (the
+    reference side summed once, the prediction side constant), so the many
+    candidates of the search cost nothing per clip; the other families go
+    through :func:`serbench.metrics.compute`.
+    """
+    k = len(c)
     lab = labels if (labels >= 0).all() else None
-    names = [m for m in names if lab is not None or M.METRICS[m].kind != "single"]
-    return M.compute(names, targets, probs, lab, weights=weights, uar_classes=uar_classes)
+    total = float(weights.sum())
+    out: dict[str, float] = {}
+    rest = []
+    for m in names:
+        kind = M.METRICS[m].kind
+        if kind == "single" and lab is not None:
+            ref = np.bincount(lab, weights=weights, minlength=k).astype(float)
+            pred = np.zeros(k)
+            pred[int(np.argmax(c))] = 1.0
+        elif kind == "multi":
+            ref = weights @ (targets > 1.0 / k)
+            pred = (c > 1.0 / k).astype(float)
+        else:
+            if kind != "single":
+                rest.append(m)
+            continue
+        summed = np.concatenate([ref, pred * total, ref * pred, [total]])
+        out[m] = float(M.finalize(m, summed, k, uar_classes=uar_classes))
+    if rest:
+        probs = np.broadcast_to(c, targets.shape)
+        out.update(M.compute(rest, targets, np.ascontiguousarray(probs), lab, weights=weights,
+                             uar_classes=uar_classes))
+    return out
 
 
 def _bit_candidates(k: int, prevalence: np.ndarray) -> list[np.ndarray]:
@@ -97,45 +126,55 @@ def _bit_candidates(k: int, prevalence: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def _candidates(targets: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> list[np.ndarray]:
+def _candidates(targets: np.ndarray, labels: np.ndarray, weights: np.ndarray
+                ) -> dict[str, list[np.ndarray]]:
+    """Candidate constants per metric family (each family's optimum is among its own)."""
     k = targets.shape[1]
     mean = weights @ targets / weights.sum()
-    cands = [mean, np.full(k, 1.0 / k)]
+    argmax = []
     for j in range(k):  # argmax j
         v = np.full(k, 0.5 / k)
         v[j] += 0.5
-        cands.append(v)
+        argmax.append(v)
     bits = (targets > 1.0 / k).astype(float)
-    cands += _bit_candidates(k, weights @ bits)
     top = targets.max(axis=1, keepdims=True)
     hit = (targets >= top - 1e-12).astype(float)  # top-voted classes (plurality, ties count)
     rate = weights @ hit / weights.sum()
+    toplabel = []
     for j in range(k):  # top-label ECE: confidence = how often class j is a top class
         conf = min(max(rate[j], 1.0 / k + 1e-6), 1.0)
         v = np.full(k, (1.0 - conf) / (k - 1))
         v[j] = conf
-        cands.append(v)
-    return cands
-
-
-def _constant_loss(metric: str, c: np.ndarray, targets: np.ndarray, weights: np.ndarray
-                   ) -> float:
-    """JS or negative cosine of a constant ``c`` (the metrics' definitions, made cheap)."""
-    if metric == "cosine":
-        cos = M._div(targets @ c, np.linalg.norm(targets, axis=1) * np.linalg.norm(c))
-        return -float(weights @ cos / weights.sum())
-    m = 0.5 * (targets + c)
-    js = 0.5 * ((M._xlogy(targets, targets) - M._xlogy(targets, m)).sum(axis=1)
-                + (M._xlogy(c, c) - M._xlogy(np.broadcast_to(c, m.shape), m)).sum(axis=1))
-    return float(weights @ js / weights.sum())
+        toplabel.append(v)
+    return {"single": [mean, *argmax], "multi": [mean, *_bit_candidates(k, weights @ bits)],
+            "rank": [mean], "dist": [mean, np.full(k, 1.0 / k), *toplabel]}
 
 
 def _search(metric: str, targets: np.ndarray, weights: np.ndarray, start: np.ndarray
             ) -> np.ndarray:
-    """Nelder-Mead over softmax logits for a continuous metric (JS, cosine)."""
-    res = optimize.minimize(lambda z: _constant_loss(metric, M.softmax(z), targets, weights),
-                            np.log(np.maximum(start, 1e-6)), method="Nelder-Mead",
-                            options={"xatol": 1e-6, "fatol": 1e-9, "maxiter": 3000})
+    """Nelder-Mead over softmax logits for a continuous metric (JS, cosine).
+
+    JS per clip = 0.5 sum t log t + 0.5 sum c log c - sum m log m with m = (t + c) / 2;
+    the clip-only parts are computed once.
+    """
+    wn = weights / weights.sum()
+    if metric == "cosine":
+        unit = targets / np.maximum(np.linalg.norm(targets, axis=1, keepdims=True), 1e-300)
+        mean_unit = wn @ unit
+
+        def loss(z: np.ndarray) -> float:
+            c = M.softmax(z)
+            return -float(mean_unit @ c / np.linalg.norm(c))
+    else:
+        h_t = float(wn @ (0.5 * xlogy(targets, targets).sum(axis=1)))
+
+        def loss(z: np.ndarray) -> float:
+            c = M.softmax(z)
+            m = 0.5 * (targets + c)
+            return h_t + 0.5 * float(xlogy(c, c).sum()) - float(wn @ xlogy(m, m).sum(axis=1))
+
+    res = optimize.minimize(loss, np.log(np.maximum(start, 1e-6)), method="Nelder-Mead",
+                            options={"xatol": 1e-5, "fatol": 1e-8, "maxiter": 600})
     return M.softmax(res.x)
 
 
@@ -144,19 +183,25 @@ def best_constants(names: list[str], train: Split, uar_classes: str = "present"
     """Per metric, the candidate constant prediction that scores best on ``train``."""
     t, lab, w = _unique(train.targets, train.labels)
     cands = _candidates(t, lab, w)
-    scores = [_score_constant(names, c, t, lab, w, uar_classes) for c in cands]
+    one_hot = bool(np.isin(t, (0.0, 1.0)).all())
     out = {}
-    for m in names:
-        if m not in scores[0]:
+    for family, family_cands in cands.items():
+        fam = [m for m in names if M.METRICS[m].kind == family]
+        if not fam:
             continue
-        vals = np.array([s[m] for s in scores])
-        best = int(np.argmin(vals) if m in M.LOWER_IS_BETTER else np.argmax(vals))
-        out[m] = cands[best]
-        if m in _SEARCHED:
-            found = _search(m, t, w, cands[0])
-            got = _score_constant([m], found, t, lab, w, uar_classes)[m]
-            if (got < vals[best]) == (m in M.LOWER_IS_BETTER):
-                out[m] = found
+        scores = [_score_constant(fam, c, t, lab, w, uar_classes) for c in family_cands]
+        for m in fam:
+            if m not in scores[0]:
+                continue
+            vals = np.array([sc[m] for sc in scores])
+            best = int(np.argmin(vals) if m in M.LOWER_IS_BETTER else np.argmax(vals))
+            out[m] = family_cands[best]
+            # cosine against one-hot targets is maximal at the class frequencies (Cauchy-Schwarz)
+            if m in _SEARCHED and not (m == "cosine" and one_hot):
+                found = _search(m, t, w, family_cands[0])
+                got = _score_constant([m], found, t, lab, w, uar_classes)[m]
+                if (got < vals[best]) == (m in M.LOWER_IS_BETTER):
+                    out[m] = found
     return out
 
 
