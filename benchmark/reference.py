@@ -69,7 +69,7 @@ class RefValue:
 
 def _unique(targets: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct (target, label) rows and their counts: a constant scores the same on duplicates."""
-    key = np.hstack([np.round(targets, 9), labels[:, None]])
+    key = np.hstack([targets, labels[:, None]])  # exact: rounding would move the 1/K bits
     uniq, counts = np.unique(key, axis=0, return_counts=True)
     return uniq[:, :-1], uniq[:, -1].astype(np.int64), counts.astype(np.float64)
 
