@@ -22,7 +22,7 @@ Definitions (K classes, reference targets ``t`` [N, K], predicted probabilities
   **weighted_f1** = F1 per class weighted by its reference support
   (``f1_score(average="weighted")``, IS-2023); **micro_f1**.
 * multi-label with the 1/K rule on both sides (the paper's rule): bits
-  ``t > 1/K`` and ``p > 1/K``; **multilabel_macro_f1** = mean over all K
+  ``t > 1/K`` and ``p > 1/K`` (``+ BIT_MARGIN``); **multilabel_macro_f1** = mean over all K
   columns of ``2TP / (2TP + FP + FN)``, 0 where that is 0/0 (scikit-learn
   ``zero_division=0``): *the paper's metric*; **multilabel_weighted_f1**
   (weights = reference bit counts); **multilabel_micro_f1**; **hamming** loss.
@@ -61,6 +61,10 @@ import numpy as np
 
 KL_EPSILON = 1e-8
 ECE_BINS = 15
+#: A predicted bit is ``p > 1/K + BIT_MARGIN``: float rounding of a (near-)uniform row
+#: cannot switch every bit on (distribution rows are also renormalised before thresholding,
+#: so the 1e-6 sum tolerance of a prediction file cannot be used to the same end).
+BIT_MARGIN = 1e-9
 
 SINGLE_LABEL = ("uar", "weighted_accuracy", "macro_f1", "weighted_f1", "micro_f1")
 MULTI_LABEL = ("multilabel_macro_f1", "multilabel_weighted_f1", "multilabel_micro_f1",
@@ -136,7 +140,8 @@ def multi_label_bits(targets: np.ndarray, probs: np.ndarray, *, double_softmax: 
     """Reference and predicted bits of the 1/K rule."""
     k = probs.shape[1]
     pred = softmax(probs) if double_softmax else probs
-    return (targets > 1.0 / k).astype(np.float64), (pred > 1.0 / k).astype(np.float64)
+    return ((targets > 1.0 / k).astype(np.float64),
+            (pred > 1.0 / k + BIT_MARGIN).astype(np.float64))
 
 
 def multi_label_stats(targets: np.ndarray, probs: np.ndarray, *, double_softmax: bool = False
@@ -302,10 +307,10 @@ def statistics(kind: str, targets: np.ndarray, probs: np.ndarray, labels: np.nda
             raise ValueError("single-label metrics need consensus labels")
         return single_label_stats(labels, probs)
     if kind == "multi":
-        return multi_label_stats(targets, probs, double_softmax=double_softmax)
+        return multi_label_stats(targets, probs if independent else normalise(probs),
+                                 double_softmax=double_softmax)
     if kind == "dist":
-        return distribution_stats(targets, normalise(probs) if independent else probs,
-                                  bits_ece=bits_ece)
+        return distribution_stats(targets, normalise(probs), bits_ece=bits_ece)
     raise ValueError(f"unknown metric kind {kind!r}")
 
 

@@ -96,7 +96,7 @@ def _score_constant(names: list[str], c: np.ndarray, targets: np.ndarray, labels
             pred[int(np.argmax(c))] = 1.0
         elif kind == "multi":
             ref = weights @ (targets > 1.0 / k)
-            pred = (c > 1.0 / k).astype(float)
+            pred = (c / c.sum() > 1.0 / k + M.BIT_MARGIN).astype(float)
         else:
             if kind != "single":
                 rest.append(m)
@@ -189,7 +189,11 @@ def best_constants(names: list[str], train: Split, uar_classes: str = "present"
         fam = [m for m in names if M.METRICS[m].kind == family]
         if not fam:
             continue
-        scores = [_score_constant(fam, c, t, lab, w, uar_classes) for c in family_cands]
+        rows = (lab >= 0) if family == "single" else np.ones(len(t), dtype=bool)
+        if not rows.any():  # single-label metrics need labelled (untied) training clips
+            continue
+        ft, fl, fw = t[rows], lab[rows], w[rows]
+        scores = [_score_constant(fam, c, ft, fl, fw, uar_classes) for c in family_cands]
         for m in fam:
             if m not in scores[0]:
                 continue
@@ -198,8 +202,8 @@ def best_constants(names: list[str], train: Split, uar_classes: str = "present"
             out[m] = family_cands[best]
             # cosine against one-hot targets is maximal at the class frequencies (Cauchy-Schwarz)
             if m in _SEARCHED and not (m == "cosine" and one_hot):
-                found = _search(m, t, w, family_cands[0])
-                got = _score_constant([m], found, t, lab, w, uar_classes)[m]
+                found = _search(m, ft, fw, family_cands[0])
+                got = _score_constant([m], found, ft, fl, fw, uar_classes)[m]
                 if (got < vals[best]) == (m in M.LOWER_IS_BETTER):
                     out[m] = found
     return out
@@ -273,14 +277,16 @@ def fold_reference(task: Task, fold: int, metrics: tuple[str, ...] | None = None
             best = best_constants(names, train, uc)
             cache: dict[bytes, dict[str, float]] = {}
             for m in names:
+                rows[m]["prior"] = RefValue(ps[m])
                 c = best.get(m)
                 if c is None:
+                    rows[m]["best_constant"] = RefValue(
+                        None, "no training clip with a consensus label to search on")
                     continue
                 key = c.tobytes()
                 if key not in cache:
                     cache[key] = _score_constant(names, c, t_u, l_u, w_u, uc)
                 rows[m]["best_constant"] = RefValue(cache[key][m])
-                rows[m]["prior"] = RefValue(ps[m])
         human = held_out_votes(task, test) if names else "empty test set"
         hs: dict[str, float] = {}
         if isinstance(human, HeldOut):

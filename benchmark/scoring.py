@@ -200,7 +200,7 @@ def score_test_sets(names: list[str], targets: np.ndarray, probs_list: list[np.n
     point_sums: dict[tuple[int, str], np.ndarray] = {}
     boot_sums: dict[tuple[int, str], np.ndarray] = {}
     exact_ap: list[list[np.ndarray]] = [[] for _ in probs_list]
-    if blocks and n:
+    if (blocks or rank) and n:
         # one wide float32 matrix: OpenBLAS runs narrow products (tens of columns) very slowly
         stacked = np.empty((n, sum(b.shape[1] for b in blocks)), dtype=np.float32)
         start = 0
@@ -212,7 +212,8 @@ def score_test_sets(names: list[str], targets: np.ndarray, probs_list: list[np.n
             strata = labels if (stratify and labels is not None
                                 and (np.asarray(labels) >= 0).all()) else None
             for w in bs.resample_weights(n, n_resamples, seed, strata):
-                parts.append(bs.chunk_sums(w, stacked))
+                if blocks:
+                    parts.append(bs.chunk_sums(w, stacked))
                 if rank and n <= AP_EXACT_MAX:
                     for i, plan in enumerate(plans):
                         exact_ap[i].append(M.average_precision(plan, w))
