@@ -118,8 +118,9 @@ def main() -> None:
     print(f"total                             : {total:7.2f} s;  target < 10 s: "
           f"{'met' if total < 10 else 'MISSED'}")
     key = ("AR", "AR", "auprc")
+    ap = ref["auprc"]["AR"]
     print(f"check: auprc AR {agg.mean[key]:.4f} {agg.ci[key]}, best constant "
-          f"{ref['auprc']['AR']['best_constant'].text()}, human {ref['auprc']['AR']['human'].text()}")
+          f"{ap['best_constant'].text()}, human {ap['human'].text()}")
     if args.loop:
         t0 = time.perf_counter()
         sklearn_loop(task, cells[0][2], args.loop)

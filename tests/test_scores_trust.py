@@ -206,7 +206,7 @@ def test_reference_rows_shape_and_na_reasons():
     assert rows["auprc"]["AR"]["human"].startswith("n/a: every test clip has fewer than 2")
     assert isinstance(rows["auprc"]["AR"]["prior"], float)
     json.dumps(rows)
-    tied = reference_rows(CountsTask(TOY_TEST + [[1, 1, 0]] + TOY_TRAIN,  # type: ignore[arg-type]
+    tied = reference_rows(CountsTask([*TOY_TEST, [1, 1, 0], *TOY_TRAIN],  # type: ignore[arg-type]
                                      ["test"] * 4 + ["train"] * 6))
     assert tied["uar"]["AR"]["prior"].startswith("n/a: needs a consensus label")
     values = [v for by in tied.values() for r in by.values() for v in r.values()]
