@@ -410,6 +410,31 @@ def aggregate(task: Task, cells: list[CellScores], *, seed: int = 0) -> Aggregat
                      f1, conf, sstd)
 
 
+def hierarchical_interval(cells: list[CellScores], test_rule: str, metric: str, *,
+                          seed: int = 0, level: float = 0.95
+                          ) -> tuple[float, tuple[float, float]]:
+    """Mean over folds and seeds of ``metric`` and its seed-then-clip bootstrap interval.
+
+    For summaries outside the leaderboard (e.g. the ablation report): the cells of one
+    submission and training rule, any folds and seeds (each fold's seeds are resampled).
+    """
+    by_fold: dict[int, list[CellScores]] = defaultdict(list)
+    for c in cells:
+        by_fold[c.key.fold].append(c)
+    means, boots = [], []
+    for fold in sorted(by_fold):
+        group = sorted(by_fold[fold], key=lambda c: c.key.seed)
+        vals = [c.point[test_rule][metric] for c in group]
+        means.append(float(np.mean([v for v in vals if v is not None])))
+        samples = [c.samples.get(test_rule, {}).get(metric) for c in group]
+        if all(x is not None for x in samples):
+            boots.append(bs.seed_resampled_mean(np.stack([x for x in samples if x is not None]),
+                                                _seed_rng(seed, fold, test_rule)))
+    ci = (bs.percentile_interval(np.mean(boots, axis=0), level)
+          if boots and len(boots) == len(means) else (float("nan"), float("nan")))
+    return float(np.mean(means)), ci
+
+
 # ----------------------------------------------------------------------------- comparison
 
 

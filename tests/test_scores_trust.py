@@ -29,7 +29,14 @@ from serbench.records import CellKey, find_records, read_predictions, write_cell
 from serbench.reference import reference, reference_rows
 from serbench.rules import apply_rule
 from serbench.runner import check_probabilities
-from serbench.scoring import aggregate, compare, load_probs, score_record, score_records
+from serbench.scoring import (
+    aggregate,
+    compare,
+    hierarchical_interval,
+    load_probs,
+    score_record,
+    score_records,
+)
 from serbench.tasks import load_task
 from serbench.tasks.task import Split
 
@@ -245,6 +252,11 @@ def test_three_seeds_aggregate_and_compare(demo, tmp_path: Path):
     assert agg.seed_std[key] > 0
     lo, hi = agg.ci[key]
     assert lo < agg.mean[key] < hi
+    mean, ci = hierarchical_interval(cells, "AR", "auprc")
+    assert mean == pytest.approx(agg.mean[key]) and ci == pytest.approx(agg.ci[key])
+    # the seed level widens the interval beyond the clip-only interval of one seed
+    one = aggregate(demo, [c for c in cells if c.key.seed == 0])
+    assert hi - lo > 0 and one.ci[key] != agg.ci[key]
     load = [[(r.key, *load_probs(demo, r)) for r in find_records(tmp_path / x)[0]]
             for x in ("a", "b")]
     res = compare(demo, load[0], load[1], metric="auprc", train_rule="AR", test_rule="AR",
