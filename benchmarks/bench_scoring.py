@@ -100,6 +100,7 @@ def main() -> None:
     task = SyntheticTask(args.n, args.k, rng)
     cells = predictions(task, args.seeds, rng)
     load0 = os.getloadavg()[0]
+    cpu0 = os.times()
     t0 = time.perf_counter()
     scores = score_fold(task, cells, n_resamples=args.resamples)  # type: ignore[arg-type]
     t1 = time.perf_counter()
@@ -115,8 +116,13 @@ def main() -> None:
     print(f"aggregate (seed bootstrap)        : {t2 - t1:7.2f} s")
     print(f"reference rows                    : {t3 - t2:7.2f} s")
     total = t3 - t0
+    cpu1 = os.times()
+    cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     print(f"total                             : {total:7.2f} s;  target < 10 s: "
           f"{'met' if total < 10 else 'MISSED'}")
+    print(f"CPU time of this process (user + system, all threads): {cpu:.2f} s; on a quiet "
+          f"2-core machine the wall time is at least {cpu / 2:.2f} s; load average now "
+          f"{os.getloadavg()[0]:.2f}")
     key = ("AR", "AR", "auprc")
     ap = ref["auprc"]["AR"]
     print(f"check: auprc AR {agg.mean[key]:.4f} {agg.ci[key]}, best constant "
