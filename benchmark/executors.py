@@ -21,39 +21,87 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from . import paths
+from .cell import CellOutput, CellResult
 from .errors import InputError
 from .records import CellKey
-from .runner import BUSY, CellLock, CellOutput, CellResult, Runner
+from .runner import Runner, resolve_device
+
+#: A per-cell training progress callback ``report(step, total, message)``.
+Report = Callable[[int, int, str], None]
 
 #: Shards in flight per worker slot when mapping feature extraction.
 SHARDS_PER_SLOT = 2
+
+
+class Hooks:
+    """What an executor tells its caller while a grid runs (every method optional to override).
+
+    The CLI's progress bars subclass it; the library's default does nothing.
+    """
+
+    def features(self, done: int, total: int) -> None:
+        """Feature extraction progress."""
+
+    def start(self, key: CellKey) -> None:
+        """A cell was claimed and starts computing."""
+
+    def training(self, key: CellKey) -> Report | None:
+        """A callback for the cell's training progress (local cells only), or None."""
+        return None
+
+    def done(self, result: CellResult) -> None:
+        """A cell finished: done, skipped or failed."""
+
+
+class Executor(Protocol):
+    """Where cells run.  The runner owns the cell protocol; an executor only places the work."""
+
+    name: str
+    #: True when cells run in this process (per-epoch progress is shown).
+    in_process: bool
+
+    def device(self, requested: str) -> str:
+        """The concrete device cells will run on (``auto`` resolved where they run)."""
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
+            device: str = "cpu") -> Iterator[Any]:
+        """``fn`` over ``items`` in order (feature extraction shards)."""
+
+    def run(self, runner: Runner, keys: Iterable[CellKey], hooks: Hooks) -> list[CellResult]:
+        """Claim, compute and commit every cell through ``runner``."""
+
+    def close(self) -> None:
+        """Release what the executor started."""
 
 
 class LocalExecutor:
     """Cells one after another in this process (the default)."""
 
     name = "local"
+    in_process = True
 
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
+    def device(self, requested: str) -> str:
+        return resolve_device(requested)
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
+            device: str = "cpu") -> Iterator[Any]:
+        del device
         return map(fn, items)
 
-    def run(self, runner: Runner, keys: Iterable[CellKey], *,
-            on_start: Callable[[CellKey], None] | None = None,
-            on_done: Callable[[CellResult], None] | None = None,
-            report: Callable[[CellKey], Callable[..., None] | None] | None = None,
-            ) -> list[CellResult]:
+    def run(self, runner: Runner, keys: Iterable[CellKey], hooks: Hooks) -> list[CellResult]:
         results = []
         for key in keys:
-            if on_start:
-                on_start(key)
-            res = runner.run_cell(key, report(key) if report else None)
-            if on_done:
-                on_done(res)
+            hooks.start(key)
+            res = runner.run_cell(key, hooks.training(key))
+            hooks.done(res)
             results.append(res)
         return results
+
+    def close(self) -> None:
+        pass
 
 
 def _ray():
@@ -65,13 +113,12 @@ def _ray():
     return ray
 
 
-def _compute_remote(runner: Runner, key: CellKey, device: str, threads: int) -> CellOutput:
+def _compute_remote(runner: Runner, key: CellKey, threads: int) -> CellOutput:
     """Body of a Ray task: one cell on this worker's CPUs (and GPU, if it was given one)."""
     import torch
 
     torch.set_num_threads(threads)
-    runner.device = device
-    return runner.compute_cell(key)
+    return runner.compute_limited(key)
 
 
 def _map_remote(fn: Callable[[Any], Any], item: Any, threads: int) -> Any:
@@ -91,6 +138,7 @@ class RayExecutor:
     """
 
     name = "ray"
+    in_process = False
 
     def __init__(self, address: str | None = None, *, cpus_per_cell: int = 1,
                  gpus_per_cell: float | None = None, num_cpus: int | None = None) -> None:
@@ -124,7 +172,7 @@ class RayExecutor:
                              fix="check --address (ray status on the head node shows it)") from exc
         self._started_here = True
 
-    def shutdown(self) -> None:
+    def close(self) -> None:
         if self._started_here:
             _ray().shutdown()
             self._started_here = False
@@ -134,7 +182,7 @@ class RayExecutor:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self.shutdown()
+        self.close()
 
     def cluster_gpus(self) -> float:
         self.start()
@@ -178,13 +226,8 @@ class RayExecutor:
             if nxt is not None:
                 pending.append(remote.remote(fn_ref, nxt, self.cpus_per_cell))
 
-    def run(self, runner: Runner, keys: Iterable[CellKey], *,
-            on_start: Callable[[CellKey], None] | None = None,
-            on_done: Callable[[CellResult], None] | None = None,
-            report: Callable[[CellKey], Callable[..., None] | None] | None = None,
-            ) -> list[CellResult]:
-        """Every cell not yet done as a Ray task; records written here as cells finish."""
-        del report  # per-epoch progress stays on the worker
+    def run(self, runner: Runner, keys: Iterable[CellKey], hooks: Hooks) -> list[CellResult]:
+        """Every cell claimed here, computed as a Ray task, written here as it finishes."""
         ray = _ray()
         self.start()
         _send_plugin_by_value(runner.cls)
@@ -197,23 +240,18 @@ class RayExecutor:
 
         def finish(res: CellResult) -> None:
             results.append(res)
-            if on_done:
-                on_done(res)
+            hooks.done(res)
 
         try:
             for key in keys:
-                if runner.is_done(key):
-                    finish(CellResult(key, "skipped", "already done"))
-                    continue
-                lock = CellLock(key.folder(runner.runs))
-                if not lock.acquire():
-                    finish(CellResult(key, "skipped", BUSY))
+                lock = runner.claim(key)
+                if isinstance(lock, CellResult):
+                    finish(lock)
                     continue
                 if runner_ref is None:
                     runner_ref = ray.put(runner)
-                if on_start:
-                    on_start(key)
-                ref = remote.remote(runner_ref, key, device, self.cpus_per_cell)
+                hooks.start(key)
+                ref = remote.remote(runner_ref, key, self.cpus_per_cell)
                 refs[ref] = (key, lock, time.perf_counter())
             while refs:
                 ready, _ = ray.wait(list(refs), num_returns=1)
@@ -252,12 +290,16 @@ def _send_plugin_by_value(cls: type) -> None:
         cloudpickle.register_pickle_by_value(module)
 
 
+EXECUTORS = ("local", "ray")
+
+
 def make(name: str, *, address: str | None = None, cpus_per_cell: int = 1,
-         gpus_per_cell: float | None = None) -> LocalExecutor | RayExecutor:
+         gpus_per_cell: float | None = None) -> Executor:
+    """The executor called ``name`` (one of :data:`EXECUTORS`)."""
     if name == "local":
         if address is not None:
             raise InputError("--address is for --executor ray")
         return LocalExecutor()
     if name == "ray":
         return RayExecutor(address, cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell)
-    raise InputError(f"unknown executor {name!r}", fix="use local or ray")
+    raise InputError(f"unknown executor {name!r}", fix=f"use one of {', '.join(EXECUTORS)}")

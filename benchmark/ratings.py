@@ -40,7 +40,7 @@ from .errors import InputError
 OTHER = "other"
 PRIMARY = "primary"
 SECONDARY = "secondary"
-QUESTIONS = (PRIMARY, SECONDARY)
+QUESTIONS = (PRIMARY, SECONDARY)  # the vocabulary of serbench.vocab.Question
 
 SCHEMA = pa.schema(
     [

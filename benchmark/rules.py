@@ -22,7 +22,11 @@ from typing import Literal
 
 import numpy as np
 
-RULES = ("MR", "PR", "AR")
+from .vocab import RULES, Rule
+
+__all__ = ["RULES", "Rule", "RuleResult", "all_inclusive", "apply_rule", "distribution",
+           "majority", "plurality", "unique_top"]
+
 Denominator = Literal["all_votes", "in_set"]
 
 
@@ -128,7 +132,21 @@ def apply_rule(
     *,
     denominator: Denominator = "all_votes",
 ) -> RuleResult:
-    """Dispatch on the rule name (``MR``, ``PR`` or ``AR``)."""
+    """The clips ``rule`` keeps and their targets, from vote counts [N, K].
+
+    MR keeps a clip whose top class has more than half of its votes, PR one whose
+    top class is unique, AR every clip with a vote (targets: the vote shares);
+    see docs/methods.md#a.1.
+
+    >>> import numpy as np
+    >>> counts = np.array([[3, 1, 0], [2, 2, 0], [2, 1, 1]])
+    >>> apply_rule("MR", counts).keep.tolist()
+    [True, False, False]
+    >>> apply_rule("PR", counts).keep.tolist()
+    [True, False, True]
+    >>> apply_rule("AR", counts).targets[1].tolist()
+    [0.5, 0.5, 0.0]
+    """
     if rule == "MR":
         return majority(counts, other, denominator=denominator)
     if rule == "PR":

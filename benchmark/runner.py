@@ -14,139 +14,35 @@ machines and write every record from the driver.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import platform
 import random
-import signal
-import subprocess
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import __version__, atomic, checkpoints, paths
+from . import atomic, checkpoints, isolation, params, paths, provenance
+from .cell import (
+    BUSY,
+    ERROR_FILE,
+    CellLock,
+    CellOutput,
+    CellResult,
+    CellTimeout,
+    alarm_limit,
+)
 from .errors import InputError, SerbenchError
 from .features import FeatureSpec, build_store
-from .records import RECORD, CellKey, write_cell
+from .records import RECORD, CellKey, read_predictions, read_record, write_cell
 from .submission import Data, FitSpec, Submission
 from .tasks.task import Task
 
 PREDICT_BATCH = 64
 SUM_TOLERANCE = 1e-4
-ERROR_FILE = "error.txt"
-LOCK_FILE = ".lock"
-BUSY = "running in another process"
-
-
-@dataclass
-class CellResult:
-    key: CellKey
-    status: str  # "done", "skipped" or "failed"
-    message: str = ""
-    seconds: float = 0.0
-
-
-@dataclass
-class CellOutput:
-    """What a cell computed, before anything is written: a record and predictions, or why not."""
-
-    key: CellKey
-    record: dict[str, Any] | None = None
-    ids: np.ndarray | None = None
-    probs: np.ndarray | None = None
-    error: str | None = None  # the traceback of a failed cell
-    checkpoint: bytes | None = None  # safetensors bytes (--save-models)
-    message: str = ""
-    seconds: float = 0.0
-
-
-class CellTimeout(BaseException):
-    """A cell ran past ``--cell-timeout``.
-
-    A ``BaseException`` so that a submission's own ``except Exception`` cannot
-    swallow it.
-    """
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise :class:`CellTimeout` in this thread after ``seconds`` (POSIX main thread only).
-
-    The alarm interrupts Python code; a single native call (one long torch op)
-    finishes before it lands.  Elsewhere (Windows, worker threads) no limit is set.
-    """
-    usable = (seconds and hasattr(signal, "setitimer")
-              and threading.current_thread() is threading.main_thread())
-    if not usable:
-        yield
-        return
-
-    def alarm(_signum: int, _frame: object) -> None:
-        raise CellTimeout(f"the cell ran past its time limit of {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, float(seconds))
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-class CellLock:
-    """The lock file of one cell folder, held while the cell is computed and written.
-
-    Two runs pointed at the same results folder then never compute or write the
-    same cell at once, so a record and its predictions always come from one run.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        from filelock import FileLock
-
-        folder.mkdir(parents=True, exist_ok=True)
-        self._lock = FileLock(str(folder / LOCK_FILE))
-
-    def acquire(self) -> bool:
-        """Take the lock if it is free; False if another process holds it."""
-        from filelock import Timeout
-
-        try:
-            self._lock.acquire(timeout=0)
-        except Timeout:
-            return False
-        return True
-
-    def release(self) -> None:
-        self._lock.release()
-
-
-@contextlib.contextmanager
-def cell_lock(folder: Path) -> Iterator[bool]:
-    """``with cell_lock(folder) as held:``; ``held`` is False if another process has it."""
-    lock = CellLock(folder)
-    held = lock.acquire()
-    try:
-        yield held
-    finally:
-        if held:
-            lock.release()
-
-
-@dataclass
-class RunResult:
-    cells: list[CellResult] = field(default_factory=list)
-
-    @property
-    def failed(self) -> list[CellResult]:
-        return [c for c in self.cells if c.status == "failed"]
 
 
 def resolve_device(device: str) -> str:
@@ -178,33 +74,16 @@ def seed_everything(seed: int) -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "serbench": __version__}
-    for pkg in ("numpy", "torch", "transformers", "scikit-learn"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            out[pkg] = metadata.version(pkg)
-    return out
-
-
-def _threads() -> int:
-    """Torch's CPU threads: CPU results differ in the last bits between thread counts."""
+def _cuda_initialised() -> bool:
     import torch
 
-    return torch.get_num_threads()
-
-
-def _git_commit() -> str | None:
-    try:
-        res = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, cwd=Path(__file__).resolve().parent)
-        return res.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
+    return bool(torch.cuda.is_initialized())
 
 
 def feature_spec(sub: Submission) -> FeatureSpec | None:
-    spec = getattr(sub, "feature_spec", None)
-    return spec() if callable(spec) else sub.features
+    """The feature spec of a configured submission (None: it reads raw audio paths)."""
+    spec: FeatureSpec | None = sub.feature_spec()
+    return spec
 
 
 def check_probabilities(probs: Any, n: int, k: int, *, independent: bool = False) -> np.ndarray:
@@ -238,7 +117,15 @@ def check_probabilities(probs: Any, n: int, k: int, *, independent: bool = False
 
 
 class Runner:
-    """Runs one submission on one task's grid."""
+    """Runs one submission on one task's grid: it owns claiming, computing and writing a cell.
+
+    Every executor goes through the same three steps per cell:
+    :meth:`claim` (is it done? take its lock; is it done now?), :meth:`compute_cell`
+    (here or on a worker; writes nothing) and :meth:`commit` (writes the record,
+    here).  ``device`` is the concrete device the cells run on (``auto`` is resolved
+    here); an executor that runs cells elsewhere passes the device its workers
+    have, see :meth:`serbench.executors.Executor.device`.
+    """
 
     def __init__(self, task: Task, submission: type[Submission],
                  config: dict[str, Any] | None = None, *, runs: str | Path,
@@ -255,11 +142,15 @@ class Runner:
         #: The name records and the leaderboard use: the plugin's name, or a variant
         #: label such as ``blstm-fc+kl+pen0.2`` when one plugin runs in several configurations.
         self.label = label or submission.name
-        self.config = dict(config or {})
+        #: The options given, checked against the submission's declaration.
+        self.config = params.validate_config(submission, dict(config or {}))
         self.runs = Path(runs)
-        self.device = resolve_device(device)
+        self.device = resolve_device(device) if device == "auto" else device
         self.allow_missing_audio = allow_missing_audio
-        #: Seconds a cell may take before it fails with :class:`CellTimeout` (None: no limit).
+        if cell_timeout is not None and not cell_timeout > 0:
+            raise InputError(f"--cell-timeout must be a positive number of seconds, not "
+                             f"{cell_timeout}")
+        #: Seconds a cell may take before it is killed and recorded as failed (None: no limit).
         self.cell_timeout = cell_timeout
         #: Save each fitted model as ``model.safetensors`` in its cell folder.
         self.save_models = save_models
@@ -270,18 +161,33 @@ class Runner:
                              fix="implement checkpoint() and restore() (see serbench.submission)"
                                  ", or drop --save-models / --load-models")
         self.log = log or (lambda _msg: None)
+        probe = self._construct()  # once per grid: the recorded config and the feature spec
+        self.recorded_config = probe.config()
+        self.feature_spec = feature_spec(probe)
         meta = task.meta
         self.audio = {u: (p if isinstance(p, str) and p else None)
                       for u, p in zip(meta.index, meta["audio_path"], strict=True)}
         self.durations = dict(zip(meta.index, meta["duration"].astype(float), strict=True))
-        self.store = None
+        self.store: Any = None
+        #: Cells whose record exists but whose predictions are broken: key -> why.
+        self.broken: dict[CellKey, str] = {}
+
+    def _construct(self) -> Submission:
+        """A fresh submission with this grid's configuration; a refused value is exit 2."""
+        try:
+            return self.cls(**self.config)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{self.cls.name} refused its configuration "
+                             f"{json.dumps(self.config, sort_keys=True, default=str)}: {exc}",
+                             fix="check the --config values against the submission's "
+                                 "docstring") from exc
 
     # ------------------------------------------------------------------ features
 
     def prepare_features(self, progress: Callable[[int, int], None] | None = None,
                          mapper: Callable[..., Iterator[Any]] | None = None) -> None:
         """Build (or reuse) the feature cache; ``mapper`` spreads extraction (e.g. over Ray)."""
-        spec = feature_spec(self.cls(**self.config))
+        spec = self.feature_spec
         if spec is None:
             return
         ids = np.array([u for u, p in self.audio.items() if p is not None], dtype=object)
@@ -294,8 +200,14 @@ class Runner:
 
     # ------------------------------------------------------------------ data
 
-    def _data(self, fold: int, split: str, rule: str, *,
-              with_targets: bool) -> tuple[Data, list[str]]:
+    def data(self, fold: int, split: str, rule: str, *,
+             with_targets: bool = True) -> tuple[Data, list[str]]:
+        """The :class:`Data` a cell's submission sees for one split, and the clips left out.
+
+        Train and dev clips without audio are left out (and listed); test clips
+        are all kept (a clip without audio is predicted uniform under
+        ``--allow-missing-audio``) and never carry their ratings.
+        """
         s = self.task.split(fold, split, rule)
         has_audio = np.array([self.audio[u] is not None for u in s.ids], dtype=bool)
         missing = [str(u) for u in s.ids[~has_audio]]
@@ -325,18 +237,28 @@ class Runner:
             raise InputError(f"folds {folds} / rules {rules} not in task {self.task.spec.name}",
                              fix=f"folds 1..{self.task.n_folds}, "
                                  f"rules {list(self.task.spec.rules)}")
+        if not seeds or any(s < 0 for s in seeds):
+            raise InputError(f"seeds {seeds}: give one or more non-negative integers",
+                             fix="e.g. --seeds 0,1,2")
         return [CellKey(self.task.spec.name, self.label, f, r, s)
                 for s in seeds for r in rules for f in folds]
 
     def is_done(self, key: CellKey) -> bool:
+        """True when the cell has a record of this task and configuration with sound predictions.
+
+        A record whose prediction file is missing or broken is not done: the
+        cell is computed again, and :attr:`broken` says why.
+        """
         path = key.folder(self.runs) / RECORD
         if not path.exists():
             return False
         try:
             rec = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            self.broken[key] = f"its record was unreadable ({type(exc).__name__})"
             return False
-        if rec.get("task_fingerprint") != self.task.fingerprint["fingerprint"]:
+        if not isinstance(rec, dict) or \
+                rec.get("task_fingerprint") != self.task.fingerprint["fingerprint"]:
             return False
         if not self._same_config(rec.get("config") or {}):
             theirs = json.dumps(rec.get("config"), sort_keys=True, default=str)
@@ -345,6 +267,14 @@ class Runner:
                 f"({theirs}); resuming would mix two configurations under one name",
                 file=path, fix="pass --name to record this configuration separately, "
                 "or delete that run folder")
+        try:
+            record = read_record(path)
+            read_predictions(record.predictions_path, self.task.spec.classes,
+                             self.task.split(key.fold, "test", "AR").ids)
+        except InputError as exc:
+            self.broken[key] = f"its predictions were broken ({exc.problem})"
+            return False
+        self.broken.pop(key, None)
         return True
 
     def _same_config(self, recorded: dict[str, Any]) -> bool:
@@ -352,27 +282,61 @@ class Runner:
         def norm(cfg: dict[str, Any]) -> dict[str, str]:
             return {k: json.dumps(v, sort_keys=True, default=str) for k, v in cfg.items()}
 
-        mine, theirs = norm(self.cls(**self.config).config()), norm(recorded)
-        defaults = norm(self.cls().config())
+        mine, theirs = norm(self.recorded_config), norm(recorded)
+        defaults = norm(params.defaults(self.cls))
         return all(theirs.get(k, defaults.get(k)) == v for k, v in mine.items()) and \
             set(theirs) <= set(mine)
 
-    def run_cell(self, key: CellKey, progress: Callable[..., None] | None = None) -> CellResult:
-        """Compute and write one cell, unless it is done or another run holds it."""
+    def claim(self, key: CellKey) -> CellLock | CellResult:
+        """The cell's lock when it is to be computed, else why not (a skipped result).
+
+        Checks again after taking the lock: another run may have finished the
+        cell between the first check and the lock.  Every executor claims
+        through here.
+        """
         if self.is_done(key):
             return CellResult(key, "skipped", "already done")
-        with cell_lock(key.folder(self.runs)) as held:
-            if not held:
-                return CellResult(key, "skipped", BUSY)
-            if self.is_done(key):  # another run finished it between our check and the lock
-                return CellResult(key, "skipped", "already done")
-            return self.commit(self.compute_cell(key, progress))
+        lock = CellLock(key.folder(self.runs))
+        if not lock.acquire():
+            return CellResult(key, "skipped", BUSY)
+        if self.is_done(key):
+            lock.release()
+            return CellResult(key, "skipped", "already done")
+        return lock
+
+    def run_cell(self, key: CellKey, progress: Callable[..., None] | None = None) -> CellResult:
+        """Claim, compute and write one cell, unless it is done or another run holds it."""
+        claimed = self.claim(key)
+        if isinstance(claimed, CellResult):
+            return claimed
+        try:
+            return self.commit(self.compute_limited(key, progress))
+        finally:
+            claimed.release()
+
+    def compute_limited(self, key: CellKey,
+                        progress: Callable[..., None] | None = None) -> CellOutput:
+        """:meth:`compute_cell` under the cell time limit: in a child process that is killed."""
+        if self.cell_timeout is None:
+            return self.compute_cell(key, progress)
+        if self.device.startswith("cuda") and _cuda_initialised():
+            with alarm_limit(self.cell_timeout):
+                return self.compute_cell(key, progress)
+        t0 = time.perf_counter()
+        try:
+            out: CellOutput = isolation.call_with_deadline(
+                lambda report: self.compute_cell(key, report if progress else None),
+                self.cell_timeout, on_progress=progress)
+            return out
+        except isolation.Killed as exc:
+            return CellOutput(key, error=str(exc), message=f"CellTimeout: {exc}",
+                              seconds=time.perf_counter() - t0)
 
     def compute_cell(self, key: CellKey,
                      progress: Callable[..., None] | None = None) -> CellOutput:
         """Fit and predict one cell; write nothing (executors on other machines call this)."""
         t0 = time.perf_counter()
-        test, missing_test = self._data(key.fold, "test", "AR", with_targets=False)
+        test, missing_test = self.data(key.fold, "test", "AR", with_targets=False)
         if missing_test and not self.allow_missing_audio:
             raise InputError(
                 f"{len(missing_test)} test clip(s) of fold {key.fold} have no audio, e.g. "
@@ -390,36 +354,34 @@ class Runner:
                        seed=seed, device=self.device, smoothing=self.task.spec.smoothing,
                        amp_dtype=amp, report=progress)
         try:
-            with time_limit(self.cell_timeout):
-                sub = self.cls(**self.config)
-                train, dropped_train = self._data(key.fold, "train", key.train_rule,
-                                                  with_targets=True)
-                dev, dropped_dev = self._data(key.fold, "dev", key.train_rule, with_targets=True)
-                t_fit = time.perf_counter()
-                loaded = None
-                if self.load_models is not None:
-                    tensors, loaded = self._saved_model(key)
-                    sub.restore(tensors, spec, self.store)
-                else:
-                    sub.fit(train, dev, spec)
-                fit_s = time.perf_counter() - t_fit
-                t_pred = time.perf_counter()
-                k = self.task.spec.k
-                probs = np.full((len(test), k), 1.0 / k)
-                have = np.array([p is not None for p in test.audio_paths], dtype=bool)
-                idx = np.flatnonzero(have)
-                for start in range(0, len(idx), PREDICT_BATCH):
-                    part = idx[start:start + PREDICT_BATCH]
-                    probs[part] = check_probabilities(
-                        sub.predict_proba(test.take(part)), len(part), k,
-                        independent=self.cls.outputs == "independent")  # scores branch
-                predict_s = time.perf_counter() - t_pred
-                ckpt = None
-                if self.save_models:
-                    ckpt = checkpoints.to_bytes(sub.checkpoint(), {
-                        "task": key.task, "fold": key.fold, "train_rule": key.train_rule,
-                        "seed": key.seed, "submission": self.label, "config": sub.config(),
-                        "task_fingerprint": self.task.fingerprint["fingerprint"]})
+            sub = self._construct()
+            train, dropped_train = self.data(key.fold, "train", key.train_rule)
+            dev, dropped_dev = self.data(key.fold, "dev", key.train_rule)
+            t_fit = time.perf_counter()
+            loaded = None
+            if self.load_models is not None:
+                tensors, loaded = self._saved_model(key)
+                sub.restore(tensors, spec, self.store)
+            else:
+                sub.fit(train, dev, spec)
+            fit_s = time.perf_counter() - t_fit
+            t_pred = time.perf_counter()
+            k = self.task.spec.k
+            probs = np.full((len(test), k), 1.0 / k)
+            have = np.array([p is not None for p in test.audio_paths], dtype=bool)
+            idx = np.flatnonzero(have)
+            for start in range(0, len(idx), PREDICT_BATCH):
+                part = idx[start:start + PREDICT_BATCH]
+                probs[part] = check_probabilities(
+                    sub.predict_proba(test.take(part)), len(part), k,
+                    independent=self.cls.outputs == "independent")  # scores branch
+            predict_s = time.perf_counter() - t_pred
+            ckpt = None
+            if self.save_models:
+                ckpt = checkpoints.to_bytes(sub.checkpoint(), {
+                    "task": key.task, "fold": key.fold, "train_rule": key.train_rule,
+                    "seed": key.seed, "submission": self.label, "config": sub.config(),
+                    "task_fingerprint": self.task.fingerprint["fingerprint"]})
         except SerbenchError:
             raise
         except (Exception, CellTimeout) as exc:  # a submission's failure stays in its cell
@@ -434,9 +396,9 @@ class Runner:
                            "class": f"{self.cls.__module__}.{self.cls.__qualname__}"},
             "config": sub.config(), "target_kind": spec.target_kind, "cell_seed": seed,
             "outputs": self.cls.outputs,  # scores branch: "distribution" or "independent"
-            "device": self.device, "amp_dtype": amp, "versions": _versions(),
-            "threads": _threads(),
-            "git_commit": _git_commit(),
+            "device": self.device, "amp_dtype": amp, "versions": provenance.versions(),
+            "threads": provenance.threads(),
+            "git_commit": provenance.git_commit(),
             "timings": {"fit_s": round(fit_s, 3), "predict_s": round(predict_s, 3)},
             "n": {"train": len(train), "dev": len(dev), "test": len(test)},
             "dropped_without_audio": {"train": len(dropped_train), "dev": len(dropped_dev)},
@@ -449,6 +411,7 @@ class Runner:
 
     def _saved_model(self, key: CellKey) -> tuple[dict[str, Any], dict[str, str]]:
         """The checkpoint saved for this cell under ``load_models``, checked against its record."""
+        assert self.load_models is not None
         folder = key.folder(self.load_models)
         rec_path = folder / RECORD
         try:
@@ -474,12 +437,19 @@ class Runner:
         """Write a computed cell: its record and predictions, or its traceback."""
         folder = out.key.folder(self.runs)
         if out.record is None:
-            atomic.write_text(folder / ERROR_FILE, out.error or out.message)
+            try:
+                atomic.write_text(folder / ERROR_FILE, out.error or out.message)
+            except OSError as exc:
+                raise InputError(f"could not write the failed cell's {ERROR_FILE}: {exc}",
+                                 file=folder, fix="make the results folder writable (or pass "
+                                 "--runs DIR), then rerun") from exc
             return CellResult(out.key, "failed", out.message, out.seconds)
         record = out.record
+        assert out.ids is not None and out.probs is not None
         if out.checkpoint is not None:
             sha = checkpoints.write(folder / checkpoints.FILE, out.checkpoint)
             record = {**record, "checkpoint": {"file": checkpoints.FILE, "sha256": sha}}
         write_cell(folder, record, out.ids, out.probs, self.task.spec.classes)
         (folder / ERROR_FILE).unlink(missing_ok=True)
-        return CellResult(out.key, "done", "", out.seconds)
+        why = self.broken.pop(out.key, None)
+        return CellResult(out.key, "done", f"recomputed: {why}" if why else "", out.seconds)

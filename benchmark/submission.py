@@ -32,10 +32,9 @@ import numpy as np
 import pandas as pd
 
 from .targets import hard_labels, label_smooth, multi_hot
+from .vocab import TargetKind
 
-TargetKind = Literal["hard", "multi_hot", "distribution"]
-OutputKind = Literal["distribution", "independent"]
-TARGET_KINDS = ("hard", "multi_hot", "distribution")
+OutputKind = Literal["distribution", "independent"]  # scores branch
 #: The target kind a rule gives by default (consensus rules are one-hot).
 RULE_TARGET: dict[str, TargetKind] = {"MR": "hard", "PR": "hard", "AR": "distribution"}
 
@@ -115,8 +114,17 @@ class Submission:
 
     Class attributes: ``name`` (letters, digits, ``. _ + -``), ``version``,
     ``features`` (a feature spec from :mod:`serbench.features`, or None for
-    raw audio paths).  Constructor keyword arguments are the submission's
-    configuration; they are recorded with every cell (``config()``).
+    raw audio paths).  A submission whose features depend on its configuration
+    overrides :meth:`feature_spec` instead.
+
+    Constructor keyword arguments are the submission's configuration, declared
+    with type hints and defaults (``def __init__(self, lr: float = 1e-3)``):
+    ``--config`` is checked against them before anything runs
+    (:mod:`serbench.params`), and they are recorded with every cell
+    (``config()``).  The runner constructs a submission once per cell (and once
+    per grid to read its configuration and features), so construction must be
+    cheap and free of side effects: load models and data in ``fit`` or
+    ``restore``, not in ``__init__``.
     """
 
     name: ClassVar[str] = ""
@@ -137,6 +145,10 @@ class Submission:
     def config(self) -> dict[str, Any]:
         """The configuration recorded with every run cell (JSON-serialisable)."""
         return dict(self._config)
+
+    def feature_spec(self) -> Any:
+        """The feature spec the runner caches for this configuration (default: ``features``)."""
+        return self.features
 
     def fit(self, train: Data, dev: Data, spec: FitSpec) -> None:
         """Train on ``train`` (select on ``dev``); inference-only submissions skip it."""

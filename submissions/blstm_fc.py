@@ -12,7 +12,7 @@ eGeMAPS low-level descriptors (``feature="egemaps"``).
 Losses: ``loss`` is ``ce``, ``bce``, ``kl`` or ``cb_soft_ce`` (default, the
 released recipe); ``penalty_alpha > 0`` adds the co-occurrence penalty of
 science.md b.2 (``penalty_form``, ``penalty_combine``, ``cooc_mode``,
-``cooc_norm``; see :mod:`serbench.penalty`), with the matrix counted on the
+``cooc_norm``; see :mod:`serbench.methods.penalty`), with the matrix counted on the
 fold's training ratings.
 """
 
@@ -23,9 +23,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from serbench import training
+from serbench.methods import training
 from serbench.features import EGeMAPS, LogMel
-from serbench.penalty import PenaltyConfig
+from serbench.methods.penalty import PenaltyConfig
 from serbench.submission import Data, FitSpec, Submission
 
 

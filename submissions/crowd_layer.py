@@ -2,7 +2,7 @@
 
 The base network (the ``blstm-fc`` encoder and head, softmax output) feeds a
 crowd layer with one map per kept rater (``kind``: MW, VW, VB, VW+B, SW; see
-:mod:`serbench.crowd`); training minimises the masked multi-annotator
+:mod:`serbench.methods.crowd`); training minimises the masked multi-annotator
 cross-entropy over every answer of the kept raters; at test time the crowd
 layer is dropped and the base softmax is the prediction.  Kept raters: at
 least ``min_ratings`` training answers, most prolific first, at most
@@ -28,11 +28,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from serbench import training
+from serbench.methods import training
 from serbench.baselines.blstm_fc import BlstmFc, BlstmNet
-from serbench.crowd import KINDS, CrowdLayer, masked_crowd_loss
-from serbench.losses import masked_ce, soft_ce
-from serbench.raters import keep_raters, rater_answers
+from serbench.methods.crowd import KINDS, CrowdLayer, masked_crowd_loss
+from serbench.methods.losses import masked_ce, soft_ce
+from serbench.methods.raters import keep_raters, rater_answers
 from serbench.submission import Data, FitSpec
 
 

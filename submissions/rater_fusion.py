@@ -31,10 +31,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from serbench import fusion, training
+from serbench.methods import fusion, training
 from serbench.baselines.blstm_fc import BlstmFc, BlstmNet, head
-from serbench.losses import masked_ce, soft_ce
-from serbench.raters import RaterAnswers, keep_raters, rater_answers
+from serbench.methods.losses import masked_ce, soft_ce
+from serbench.methods.raters import RaterAnswers, keep_raters, rater_answers
 from serbench.submission import Data, FitSpec
 
 FUSIONS = ("learned", "loglinear", "average", "H", "S", "R")

@@ -10,7 +10,7 @@ unmasked mean with ``pooling="unmasked_mean"``) into the released
 selection on dev loss; bf16/fp16 autocast on GPU.  The released recipe runs 50
 epochs with 10 used by IS-2023; ``max_epochs`` defaults to 10.
 
-``penalty_alpha > 0`` adds the co-occurrence penalty of :mod:`serbench.penalty`
+``penalty_alpha > 0`` adds the co-occurrence penalty of :mod:`serbench.methods.penalty`
 (``penalty`` holds its other options, e.g. ``{"form": "kl_literal", "mode": "both"}``).
 """
 
@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from serbench import audio, training
-from serbench.penalty import PenaltyConfig
+from serbench import audio
+from serbench.methods import training
+from serbench.methods.penalty import PenaltyConfig
 from serbench.submission import Data, FitSpec, Submission
 
 from .ssl_mlp import released_head

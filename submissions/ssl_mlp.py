@@ -12,7 +12,7 @@ reproduces the released code, which averages over the padded batch length
 clip of its batch).  Both are linear in the frames, so each layer is pooled
 once per clip and training touches [L, D] vectors only.
 
-``penalty_alpha > 0`` adds the co-occurrence penalty of :mod:`serbench.penalty`
+``penalty_alpha > 0`` adds the co-occurrence penalty of :mod:`serbench.methods.penalty`
 (``penalty`` holds its other options, e.g. ``{"form": "kl_literal", "mode": "both"}``).
 """
 
@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from serbench import training
+from serbench.methods import training
 from serbench.features import SSLHiddenStates
-from serbench.penalty import PenaltyConfig
+from serbench.methods.penalty import PenaltyConfig
 from serbench.submission import Data, FitSpec, Submission
 
 # Per-layer pooled vectors shared by every cell of a run: (cache folder, utterance) ->

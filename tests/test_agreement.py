@@ -50,3 +50,13 @@ def test_crema_d_voice_agreement_is_the_lowest_of_the_three_modalities():
         assert fleiss_kappa(counts) == pytest.approx(want, abs=1e-12)
     # Cao et al. (2014) report that voice-only ratings agree least
     assert alpha["voice"] < alpha["face"] and alpha["voice"] < alpha["audiovisual"]
+
+
+def test_released_label_tasks_report_agreement_as_not_available(home):
+    """Counts recovered from released distributions drop unanimous raters: no biased alpha."""
+    from serbench.tasks import prepare
+
+    task, _ = prepare("iemocap-9class", shared("chou-labels", "iemocap-9class"))
+    ag = task.summary()["agreement"]
+    assert ag["krippendorff_alpha"] is None and ag["fleiss_kappa"] is None
+    assert "distributions" in ag["why"]

@@ -61,8 +61,8 @@ def test_ssl_mlp_grid(demo, encoder: Path, tmp_path: Path, pooling):
     records, _ = find_records(tmp_path / "runs")
     assert {r.data["config"]["pooling"] for r in records} == {pooling}
     sub = cls(model=str(encoder), hidden=16, max_epochs=1)
-    train, _ = runner._data(1, "train", "AR", with_targets=True)
-    dev, _ = runner._data(1, "dev", "AR", with_targets=True)
+    train, _ = runner.data(1, "train", "AR")
+    dev, _ = runner.data(1, "dev", "AR")
     from serbench.submission import FitSpec
     sub.fit(train, dev, FitSpec("demo", demo.spec.classes, 1, "AR", "distribution", 0, "cpu",
                                 0.05))

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serbench.cooccurrence import cooccurrence, penalty_matrix
 from serbench.errors import InputError
+from serbench.methods.cooccurrence import cooccurrence, penalty_matrix
 
 CLASSES = ["A", "B", "C"]
 

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from serbench import fusion
-from serbench.crowd import CrowdLayer, masked_crowd_loss
 from serbench.errors import InputError
-from serbench.raters import rater_answers, require_rater_ids, select_raters
+from serbench.methods import fusion
+from serbench.methods.crowd import CrowdLayer, masked_crowd_loss
+from serbench.methods.raters import rater_answers, require_rater_ids, select_raters
 
 SIGMA = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
 

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from serbench import plugins
+from serbench.executors import Hooks
 from serbench.features import LogMel, build_store
 from serbench.records import find_records
 from serbench.runner import Runner
@@ -60,7 +61,7 @@ def ray_local():
     ex = RayExecutor(num_cpus=2, cpus_per_cell=1)
     ex.start()
     yield ex
-    ex.shutdown()
+    ex.close()
 
 
 @pytest.fixture
@@ -87,14 +88,18 @@ def test_ray_and_local_executors_write_identical_records(demo, tmp_path: Path, r
         local = Runner(demo, cls, SMALL, runs=tmp_path / "local", device="cpu")
         local.prepare_features()
         keys = local.cells([1, 2, 3], ["MR", "AR"], [0])
-        assert [r.status for r in LocalExecutor().run(local, keys)] == ["done"] * 6
+        assert [r.status for r in LocalExecutor().run(local, keys, Hooks())] == ["done"] * 6
     finally:
         torch.set_num_threads(threads)
     remote = Runner(demo, cls, SMALL, runs=tmp_path / "ray", device="cpu")
     remote.prepare_features()
     seen: list = []
-    results = ray_local.run(remote, remote.cells([1, 2, 3], ["MR", "AR"], [0]),
-                            on_done=seen.append)
+
+    class Seen(Hooks):
+        def done(self, result):
+            seen.append(result)
+
+    results = ray_local.run(remote, remote.cells([1, 2, 3], ["MR", "AR"], [0]), Seen())
     assert [r.status for r in results] == ["done"] * 6 and len(seen) == 6
     a, b = _cells(tmp_path / "local"), _cells(tmp_path / "ray")
     assert sorted(a) == sorted(b) == sorted((f, r) for f in (1, 2, 3) for r in ("MR", "AR"))
@@ -103,7 +108,7 @@ def test_ray_and_local_executors_write_identical_records(demo, tmp_path: Path, r
         pd.testing.assert_frame_equal(a[cell][1], b[cell][1], check_exact=True)
     assert a[(1, "AR")][0]["threads"] == 1
     # Resume: a second Ray run over the same folder computes nothing.
-    again = ray_local.run(remote, remote.cells([1, 2, 3], ["MR", "AR"], [0]))
+    again = ray_local.run(remote, remote.cells([1, 2, 3], ["MR", "AR"], [0]), Hooks())
     assert {r.status for r in again} == {"skipped"}
 
 
@@ -135,7 +140,7 @@ def test_ray_contains_a_failing_or_dying_cell(demo, tmp_path: Path, ray_local):
     runner = Runner(demo, plugins.resolve(str(path)), runs=tmp_path / "runs", device="cpu",
                     cell_timeout=3)
     results = {r.key.fold: r for r in ray_local.run(runner, runner.cells([1, 2, 3, 4], ["AR"],
-                                                                           [0]))}
+                                                                           [0]), Hooks())}
     assert results[1].status == "done"
     assert results[2].status == "failed" and "boom in fit" in results[2].message
     assert results[3].status == "failed" and "worker" in results[3].message.lower()
@@ -165,10 +170,23 @@ def test_run_cli_with_ray_executor(home: Path, tmp_path: Path, ray_local):
 
     runs = tmp_path / "runs"
     res = CliRunner().invoke(app, [
-        "run", "--folds", "1", "--rules", "AR", "--config", "max_epochs=1",
+        "run", "--seeds", "0", "--folds", "1", "--rules", "AR", "--config", "max_epochs=1",
         "--config", "hidden=8", "--runs", str(runs), "--out", str(tmp_path / "lb"),
         "--device", "cpu", "--resamples", "10", "--executor", "ray"])
     assert res.exit_code == 0, res.output
     assert "executor ray" in res.output and "1 run, 0 already done, 0 failed" in res.output
     rec = json.loads((runs / "demo" / "blstm-fc" / "fold1-AR-seed0" / "record.json").read_text())
     assert rec["threads"] == 1 and rec["device"] == "cpu"
+
+
+def test_ray_checks_the_claim_again_after_the_lock(home: Path, tmp_path: Path, ray_local):
+    """The Ray executor claims through the runner too: a cell finished by another run between
+    the first check and the lock is not computed again (the Ray copy used to skip the recheck)."""
+    from test_loud_failures import done_after_the_lock, quick_runner
+
+    runner = quick_runner(tmp_path)
+    (key,) = runner.cells([1], ["AR"], [0])
+    calls = done_after_the_lock(runner)
+    (res,) = ray_local.run(runner, [key], Hooks())
+    assert res.status == "skipped" and res.message == "already done" and len(calls) == 2
+    assert not find_records(tmp_path / "runs")[0]

@@ -26,7 +26,8 @@ from serbench.tasks import load_task
 
 def test_killed_run_resumes_losing_only_the_cell_in_flight(home: Path, tmp_path: Path):
     runs = tmp_path / "runs"
-    args = [sys.executable, "-m", "serbench.cli", "run", "--folds", "1,2,3", "--rules", "AR",
+    args = [sys.executable, "-m", "serbench.cli", "run",
+            "--seeds", "0", "--folds", "1,2,3", "--rules", "AR",
             "--config", "max_epochs=4", "--config", "hidden=16", "--runs", str(runs),
             "--out", str(tmp_path / "lb"), "--device", "cpu", "--resamples", "20"]
     env = {**os.environ, "SERBENCH_HOME": str(home)}
@@ -147,7 +148,8 @@ def test_two_runs_into_one_folder_share_the_grid(home: Path, tmp_path: Path):
     plugin = tmp_path / "steady.py"
     plugin.write_text(STEADY)
     runs = tmp_path / "runs"
-    base = [sys.executable, "-m", "serbench.cli", "run", "--submission", str(plugin),
+    base = [sys.executable, "-m", "serbench.cli", "run", "--seeds", "0",
+            "--submission", str(plugin),
             "--runs", str(runs), "--no-leaderboard", "--device", "cpu"]
     args = [*base, "--folds", "1,2,3,4,5", "--rules", "MR,AR"]
     env = {**os.environ, "SERBENCH_HOME": str(home)}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from serbench.losses import loss_fn, probabilities
+from serbench.methods.losses import loss_fn, probabilities
 from serbench.targets import class_balanced_weights
 
 LOGITS = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]])

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from serbench.errors import InputError
-from serbench.penalty import (
+from serbench.methods.penalty import (
     CooccurrencePenaltyLoss,
     PenaltyConfig,
     penalized_loss,

@@ -7,16 +7,18 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from serbench import ablation, plugins
+from serbench import plugins
 from serbench.cli import app
 from serbench.errors import InputError
-from serbench.penalty import PenaltyConfig
+from serbench.methods.cooccurrence import fold_penalty_matrix
+from serbench.methods.penalty import PenaltyConfig
+from serbench.methods.training import SingleHead
+from serbench.recipes import ablation
 from serbench.records import find_records
 from serbench.runner import Runner
 from serbench.scoring import score_record
 from serbench.submission import FitSpec
 from serbench.tasks import load_task
-from serbench.training import SingleHead
 
 FAST = {"max_epochs": 1, "patience": 1, "hidden": 16, "fc": 16}
 
@@ -40,14 +42,14 @@ def _spec(task, rule="AR"):
 
 def test_penalty_matrix_comes_from_every_training_clip_and_no_test_rating(demo, tmp_path):
     r = _runner(demo, "blstm-fc", FAST, tmp_path)
-    train, _ = r._data(1, "train", "MR", with_targets=True)
-    test, _ = r._data(1, "test", "AR", with_targets=False)
+    train, _ = r.data(1, "train", "MR")
+    test, _ = r.data(1, "test", "AR", with_targets=False)
     assert test.ratings is None and test.split_ratings is None  # nothing to leak at test time
     # MR keeps fewer clips than the split has, yet the matrix counts the whole split's ratings,
     # exactly as Task.penalty_matrix does from the AR training ids
     assert len(train) < len(demo.split(1, "train", "AR"))
     head = SingleHead("kl", train, _spec(demo, "MR"), PenaltyConfig(alpha=0.2))
-    np.testing.assert_allclose(head.penalty.numpy(), demo.penalty_matrix(1), atol=1e-7)
+    np.testing.assert_allclose(head.penalty.numpy(), fold_penalty_matrix(demo, 1), atol=1e-7)
 
 
 def test_penalised_blstm_cells_and_config_guard(demo, tmp_path):
@@ -89,8 +91,8 @@ def test_rater_fusion_cells(demo, tmp_path, config):
 def test_rater_fusion_heads_and_masks(demo, tmp_path):
     """The joint model has one head per kept rater and trains each on that rater's answers."""
     r = _runner(demo, "rater-fusion", {**FAST, "min_ratings": 30, "max_raters": 5}, tmp_path)
-    train, _ = r._data(1, "train", "AR", with_targets=True)
-    dev, _ = r._data(1, "dev", "AR", with_targets=True)
+    train, _ = r.data(1, "train", "AR")
+    dev, _ = r.data(1, "dev", "AR")
     sub = plugins.resolve("rater-fusion")(**FAST, min_ratings=30, max_raters=5)
     sub.fit(train, dev, _spec(demo))
     # the 5 most prolific raters of the training clips, counted independently
@@ -129,8 +131,8 @@ def test_crowd_layer_cells(demo, tmp_path, config):
 
 def test_crowd_layer_prediction_is_the_base_softmax(demo, tmp_path):
     r = _runner(demo, "crowd-layer", FAST, tmp_path)
-    train, _ = r._data(1, "train", "AR", with_targets=True)
-    dev, _ = r._data(1, "dev", "AR", with_targets=True)
+    train, _ = r.data(1, "train", "AR")
+    dev, _ = r.data(1, "dev", "AR")
     sub = plugins.resolve("crowd-layer")(**FAST)
     sub.fit(train, dev, _spec(demo))
     with torch.no_grad():
@@ -155,7 +157,8 @@ def test_ablation_plan_labels():
 
 def test_ablate_command_end_to_end(home, tmp_path):
     out = tmp_path / "abl"
-    res = CliRunner().invoke(app, ["ablate", "--losses", "ce", "--alphas", "0.2", "--folds", "1",
+    res = CliRunner().invoke(app, ["ablate", "--seeds", "0", "--losses", "ce", "--alphas", "0.2",
+                                   "--folds", "1",
                                    "--epochs", "1", "--config", "hidden=16", "--out", str(out),
                                    "--resamples", "50", "--device", "cpu"])
     assert res.exit_code == 0, res.output
@@ -179,7 +182,8 @@ def test_ablate_command_end_to_end(home, tmp_path):
     assert (out / "ablation.svg").read_text().startswith("<?xml")
     assert "rater-fusion − model" in (out / "ablation.md").read_text()
     # a second call resumes: nothing is retrained
-    res = CliRunner().invoke(app, ["ablate", "--losses", "ce", "--alphas", "0.2", "--folds", "1",
+    res = CliRunner().invoke(app, ["ablate", "--seeds", "0", "--losses", "ce", "--alphas", "0.2",
+                                   "--folds", "1",
                                    "--epochs", "1", "--config", "hidden=16", "--out", str(out),
                                    "--resamples", "50", "--device", "cpu"])
     assert res.exit_code == 0 and res.output.count("1 already done") == 6, res.output

@@ -149,7 +149,8 @@ def test_killed_run_resumes_losing_only_the_cell_in_flight(home, tmp_path: Path)
     path = tmp_path / "slow.py"
     path.write_text(SLOW)
     runs = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "serbench.cli", "run", "--submission", f"{path}:Slow",
+    cmd = [sys.executable, "-m", "serbench.cli", "run",
+           "--seeds", "0", "--submission", f"{path}:Slow",
            "--rules", "AR", "--folds", "1,2,3", "--runs", str(runs), "--no-leaderboard",
            "--device", "cpu"]
     env = {**os.environ, "SERBENCH_HOME": str(home)}

@@ -9,6 +9,7 @@ import yaml
 
 from serbench import paths
 from serbench.errors import FingerprintMismatch, InputError, NotPrepared
+from serbench.methods.cooccurrence import fold_cooccurrence, fold_penalty_matrix
 from serbench.targets import label_smooth
 from serbench.tasks import freeze, get_spec, load_task, prepare
 from serbench.tasks.spec import parse_task
@@ -160,7 +161,7 @@ def test_cooccurrence_uses_training_ratings_only(tiny: Path):
     # Votes are anonymous, so across-rater C = sum_i n_i n_i^T - diag(n_i).
     train = np.array([(0, 2, 1), (0, 0, 1), (2, 2, 1), (2, 3, 1)])
     expected = sum(np.outer(n, n) - np.diag(n) for n in train)
-    np.testing.assert_array_equal(task.cooccurrence(1), expected)
-    p = task.penalty_matrix(1)
+    np.testing.assert_array_equal(fold_cooccurrence(task, 1), expected)
+    p = fold_penalty_matrix(task, 1)
     off = expected[~np.eye(3, dtype=bool)].max()
     np.testing.assert_allclose(p[0, 1], 1 - expected[0, 1] / off)

@@ -96,7 +96,8 @@ def generate(out_dir: str | Path, progress: Callable[[int, int], None] | None = 
                 audio_rng = np.random.Generator(np.random.PCG64([AUDIO_SEED, done]))
                 prosody = apply_profile(voice, PROFILES[emotion], LEVEL_STRENGTH[level])
                 wav = synthesize(
-                    prosody, vowels[s], list(SENTENCE_WORDS[s]), voice.formant_scale, audio_rng
+                    prosody, vowels[s],  # type: ignore[arg-type]
+                    list(SENTENCE_WORDS[s]), voice.formant_scale, audio_rng
                 )
                 rel = f"audio/{utt}.wav"
                 sf.write(out_dir / rel, wav, SAMPLE_RATE, subtype="PCM_16")

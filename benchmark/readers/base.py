@@ -1,9 +1,10 @@
-"""What every reader returns."""
+"""What every reader returns, and the damage-aware CSV loading they share."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -52,3 +53,67 @@ def locate_audio(wav: Path) -> tuple[str | None, float | None]:
     if not wav.is_file():
         return None, None
     return str(wav.resolve()), duration(wav)
+
+
+def read_csv(path: Path, *, what: str = "file", fix: str = "use the unmodified file",
+             **kwargs: Any) -> pd.DataFrame:
+    """``pandas.read_csv`` that turns a damaged file into one :class:`InputError`.
+
+    A file cut in the middle of a line is the usual damage (an interrupted
+    download or copy): cut inside a quoted field, pandas fails with a parser
+    error; cut between fields, the last row silently loses its trailing
+    columns.  Both are named here with the row and the likely cause, before any
+    check downstream misreads the short row.
+    """
+    import re
+
+    from ..errors import InputError
+
+    try:
+        df = pd.read_csv(path, **kwargs)
+    except pd.errors.ParserError as exc:
+        text = str(exc)
+        m = re.search(r"EOF inside string starting (?:at|on) (?:row|line) (\d+)", text)
+        if m:
+            raise InputError(f"the {what} ends inside a quoted field that starts at row "
+                             f"{int(m.group(1)) + 1}: is it truncated?", file=path,
+                             row=int(m.group(1)) + 1, fix=fix) from None
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+        if m:
+            raise InputError(f"row {m.group(2)} has {m.group(3)} fields where the header has "
+                             f"{m.group(1)}", file=path, row=int(m.group(2)), fix=fix) from None
+        raise InputError(f"cannot parse the {what}: {text.strip()}", file=path, fix=fix) from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"cannot read the {what}: {exc}", file=path,
+                         fix=f"{fix} (UTF-8 text, comma-separated)") from None
+    except OSError as exc:
+        raise InputError(f"cannot read the {what}: {exc.strerror}", file=path, fix=fix) from None
+    _check_last_row(path, df, what=what, fix=fix)
+    return df
+
+
+def _check_last_row(path: Path, df: pd.DataFrame, *, what: str, fix: str) -> None:
+    """A last line without its trailing newline and with fewer fields than the header: cut."""
+    import csv
+
+    from ..errors import InputError
+
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            if size == 0:
+                return
+            fh.seek(max(0, size - 65536))
+            tail = fh.read()
+    except OSError:
+        return
+    if tail.endswith(b"\n") or b"\n" not in tail:
+        return
+    last = tail.rsplit(b"\n", 1)[1].decode("utf-8", errors="replace")
+    fields = next(csv.reader([last]), [])
+    if len(fields) < len(df.columns):
+        row = len(df) + 1  # the header is row 1
+        raise InputError(f"the last row ({row}) has {len(fields)} of the header's "
+                         f"{len(df.columns)} columns and no line end: is the {what} truncated?",
+                         file=path, row=row, fix=fix)

@@ -36,7 +36,7 @@ import pandas as pd
 from ..audio import duration as audio_duration
 from ..errors import InputError
 from ..ratings import PRIMARY, check_columns
-from .base import ReadResult, expand_counts
+from .base import ReadResult, expand_counts, read_csv
 
 MODALITIES = {"voice": 1, "face": 2, "audiovisual": 3}
 LETTERS = ("A", "D", "F", "H", "N", "S")
@@ -52,7 +52,8 @@ def _find(root: Path, name: str) -> Path | None:
 
 
 def _from_tabulated(path: Path, modality: int) -> pd.DataFrame:
-    t = pd.read_csv(path)
+    t = read_csv(path, what="vote table", fix="use the unmodified tabulatedVotes.csv from the "
+                 "CREMA-D repository (clone with git-lfs)")
     check_columns(t, [*LETTERS, "fileName", "numResponses"], file=path)
     t["_row"] = np.arange(len(t)) + 2
     index = pd.to_numeric(t.iloc[:, 0], errors="coerce")
@@ -98,12 +99,8 @@ def _from_tabulated(path: Path, modality: int) -> pd.DataFrame:
 
 
 def _from_responses(path: Path, modality: int, drops: dict[str, int]) -> pd.DataFrame:
-    try:
-        r = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot parse the responses file: {exc}", file=path,
-                         fix="use the unmodified finishedResponses.csv (clone with git-lfs)"
-                         ) from None
+    r = read_csv(path, what="responses file", dtype=str, keep_default_na=False,
+                 fix="use the unmodified finishedResponses.csv (clone with git-lfs)")
     check_columns(r, ["localid", "queryType", "respEmo", "clipName"], file=path)
     r["source_row"] = np.arange(len(r)) + 2
     query = pd.to_numeric(r["queryType"], errors="coerce")

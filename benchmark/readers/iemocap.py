@@ -118,9 +118,10 @@ def read_iemocap(source: str | Path | None = None, *, self_evaluations: bool = T
                              file=table.loc[table["utterance_id"] == utt, "source"].iloc[0])
         wav = root / f"Session{int(m['session'])}" / "sentences" / "wav" / \
             utt.rsplit("_", 1)[0] / f"{utt}.wav"
-        path, duration = locate_audio(wav)
-        no_wav += path is None
-        meta[utt] = (f"Ses{m['session']}_{m['gender']}", str(int(m["session"])), path, duration)
+        audio_path, duration = locate_audio(wav)
+        no_wav += audio_path is None
+        meta[utt] = (f"Ses{m['session']}_{m['gender']}", str(int(m["session"])), audio_path,
+                     duration)
     cols = pd.DataFrame.from_dict(meta, orient="index",
                                   columns=["speaker_id", "session", "audio_path", "duration"])
     table = table.join(cols, on="utterance_id")

@@ -136,7 +136,7 @@ def read_released_labels(
                 row=int(meta.loc[missing[0], "_row"]),
                 fix="fix corpus.options.session_regex in the task file",
             )
-        votes["session"] = votes["utterance_id"].map(lambda u: str(int(sessions[u])))
+        votes["session"] = votes["utterance_id"].map(lambda u: str(int(str(sessions[u]))))
     else:
         votes["session"] = None
     votes["rater_id"] = None

@@ -139,6 +139,13 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
     name = str(_need(data, "name", str, file))
     corpus = _need(data, "corpus", dict, file)
     reader = str(_need(corpus, "reader", str, file, "corpus."))
+    from ..readers import available
+
+    if reader not in available():
+        raise InputError(f"corpus.reader {reader!r} is not a known reader; known: "
+                         f"{', '.join(sorted(available()))}", file=file,
+                         fix="spell the reader as `serbench tasks list` shows it, or install "
+                             "the package that provides it")
     options = corpus.get("options") or {}
     if not isinstance(options, dict):
         raise InputError("corpus.options must be a mapping", file=file)

@@ -9,6 +9,7 @@ that it still gives the task it was frozen as.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -75,8 +76,9 @@ class Task:
         out = {}
         for rule in self.spec.rules:
             res = apply_rule(
-                rule, self.counts.counts, self.counts.other, denominator=self.spec.mr_denominator
-            )  # type: ignore[arg-type]
+                rule, self.counts.counts, self.counts.other,
+                denominator=self.spec.mr_denominator,  # type: ignore[arg-type]
+            )
             if rule == "MR" and self.spec.mr_exclusions:
                 drop = np.isin(self.counts.ids, list(self.spec.mr_exclusions)) & res.keep
                 if drop.any():
@@ -113,25 +115,6 @@ class Task:
             fold, split, rule, self.counts.ids[res.keep][sel], res.targets[sel], res.labels[sel]
         )
 
-    def cooccurrence(self, fold: int, *, mode: str = "across_rater") -> np.ndarray:
-        """Co-occurrence counts from the ratings of fold ``fold``'s training clips only.
-
-        Training clips are those of the AR training split (every rated clip), so
-        the matrix never sees a dev or test rating (science.md b.2).
-        """
-        from ..cooccurrence import cooccurrence
-
-        train = self.split(fold, "train", "AR").ids
-        return cooccurrence(self.ratings, self.spec.classes, mode=mode,  # type: ignore[arg-type]
-                            question=self.spec.question, utterance_ids=list(train))
-
-    def penalty_matrix(self, fold: int, *, mode: str = "across_rater",
-                       norm: str = "global_max") -> np.ndarray:
-        """Penalty matrix of the co-occurrence penalty loss for one fold (training ratings)."""
-        from ..cooccurrence import penalty_matrix
-
-        return penalty_matrix(self.cooccurrence(fold, mode=mode), norm)  # type: ignore[arg-type]
-
     @cached_property
     def fingerprint(self) -> dict[str, Any]:
         cells: dict[str, Any] = {}
@@ -152,6 +135,23 @@ class Task:
             "cells": cells,
             "fingerprint": fpr.task_fingerprint(config, cells),
         }
+
+    def _agreement(self) -> dict[str, Any]:
+        """Inter-rater agreement, or n/a with the reason where the counts cannot give it.
+
+        Released-label files keep each clip's vote *distribution*; the reader
+        recovers the smallest integer counts with that distribution, so a
+        unanimous clip comes back as one vote and drops out of every pairable
+        statistic.  Agreement computed from such counts is biased low (alpha 0.117
+        on IEMOCAP's release), so it is not reported.
+        """
+        if self.spec.reader == "released-labels":
+            return {"clips": None, "votes": None, "raters_per_clip": None,
+                    "fleiss_kappa": None, "krippendorff_alpha": None,
+                    "why": "the released files keep vote distributions, not counts; the "
+                           "recovered minimal counts turn unanimous clips into one vote, which "
+                           "biases agreement low (prepare the raw corpus for a real figure)"}
+        return {**agreement.summary(self.counts.counts), "why": None}
 
     def summary(self) -> dict[str, Any]:
         """Counts per fold, rule and split with class distributions (the ``show --json`` body)."""
@@ -199,7 +199,7 @@ class Task:
             "n_raters": int(self.ratings["rater_id"].nunique()),
             "rules": totals,
             # over the task's classes (out-of-set votes left out), clips with >= 2 votes
-            "agreement": agreement.summary(self.counts.counts),
+            "agreement": self._agreement(),
             "dropped": {
                 "no_in_set_vote": no_vote,
                 "mr_exclusions": {"ids": excluded, "reason": self.spec.mr_exclusion_reason},
@@ -227,12 +227,40 @@ def build_ratings(spec: TaskSpec, source: str | Path | None) -> tuple[pd.DataFra
         "files": result.files,
         "counts_only": result.counts_only,
         "drops": result.drops,
-        "notes": result.notes,
+        "notes": [*result.notes, *_sample_rate_notes(table)],
         "n_ratings": len(table),
         "serbench": __version__,
         "prepared_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return table, provenance
+
+
+def _sample_rate_notes(table: pd.DataFrame) -> list[str]:
+    """A note when the corpus mixes sample rates (an 8 kHz clip among 22.05 kHz ones).
+
+    Features resample every clip to one rate, so a mixed corpus runs; but a
+    low-rate clip carries nothing above half its rate, which a model can learn
+    as a shortcut.  The note names the rates and a clip of each minority rate.
+    """
+    import soundfile as sf
+
+    if "audio_path" not in table.columns:
+        return []
+    paths_ = table.drop_duplicates("utterance_id").set_index("utterance_id")["audio_path"]
+    rates: dict[int, list[str]] = {}
+    for uid, path in paths_.items():
+        if isinstance(path, str) and path:
+            try:
+                rates.setdefault(int(sf.info(path).samplerate), []).append(str(uid))
+            except (RuntimeError, OSError, ValueError):  # unreadable files were refused earlier
+                continue
+    if len(rates) < 2:
+        return []
+    common = max(rates, key=lambda r: len(rates[r]))
+    parts = ", ".join(f"{len(v)} at {r} Hz" for r, v in sorted(rates.items(), key=lambda x: -x[0]))
+    odd = "; ".join(f"e.g. {v[0]} at {r} Hz" for r, v in rates.items() if r != common)
+    return [f"sample rates differ: {parts} ({odd}); every clip is resampled for features, but a "
+            f"clip below {common} Hz has no content above half its rate"]
 
 
 def frozen_fingerprint(spec: TaskSpec) -> dict[str, Any] | None:
@@ -266,13 +294,19 @@ def check_frozen(task: Task) -> None:
     fpr.compare(frozen, task.fingerprint, file=str(tdir / "fingerprint.json"))
 
 
-def prepare(name: str, source: str | Path | None = None) -> tuple[Task, dict[str, Any]]:
+def prepare(name: str, source: str | Path | None = None, *,
+            progress: Callable[[int, int], None] | None = None) -> tuple[Task, dict[str, Any]]:
     """Build a task from a raw source, check it against its frozen definition, then store it.
 
     Nothing is written unless every check passes, so a bad source never
-    replaces a good prepared table.
+    replaces a good prepared table.  The demo task's corpus is generated first
+    when no source is given (``progress(done, total)`` follows it).
     """
     spec = get_spec(name)
+    if spec.reader == "demo" and source is None:
+        from ..demo import ensure_demo_corpus
+
+        ensure_demo_corpus(progress)
     table, provenance = build_ratings(spec, source)
     task = Task(spec, table)
     check_frozen(task)
@@ -293,13 +327,14 @@ def prepare(name: str, source: str | Path | None = None) -> tuple[Task, dict[str
     return task, provenance
 
 
-def load_task(name: str, *, check: bool = True) -> Task:
+def load_task(name: str, *, check: bool = True,
+              progress: Callable[[int, int], None] | None = None) -> Task:
     """A prepared task (the demo is prepared on first use; others need ``serbench prepare``)."""
     spec = get_spec(name)
     table_path = paths.task_cache(name) / "ratings.parquet"
     if not table_path.exists():
         if spec.reader == "demo":
-            return prepare(name)[0]
+            return prepare(name, progress=progress)[0]
         raise NotPrepared(
             f"task {name!r} is not prepared yet; run: serbench prepare {name} --source DIR"
             + (f"\n  source: {spec.source}" if spec.source else "")

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .ratings import PRIMARY
+from ..errors import InputError
+from ..ratings import PRIMARY
 
 #: Counts-only source file name -> the file that carries per-rater answers (for the error).
 RATER_SOURCES = {
@@ -113,7 +113,7 @@ def keep_raters(ratings: pd.DataFrame | None, classes: Sequence[str], *, min_rat
                 max_raters: int | None) -> tuple[tuple[str, ...], np.ndarray]:
     """:func:`require_rater_ids`, then :func:`select_raters`; at least one rater must qualify."""
     require_rater_ids(ratings)
-    raters, n = select_raters(ratings, classes, min_ratings=min_ratings,  # type: ignore[arg-type]
+    raters, n = select_raters(ratings, classes, min_ratings=min_ratings,
                               max_raters=max_raters)
     if not raters:
         raise ValueError(f"no rater has {min_ratings} training ratings; lower min_ratings")

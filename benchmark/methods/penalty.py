@@ -3,7 +3,7 @@
 The paper's exact equation is not public (b.3), so this is the parameterised
 family science.md recommends, every reading behind a flag:
 
-* the penalty matrix ``P`` comes from :mod:`serbench.cooccurrence`, built from
+* the penalty matrix ``P`` comes from :mod:`serbench.methods.cooccurrence`, built from
   the *training* ratings only (:func:`training_penalty`);
 * ``form="pairwise"`` (default): ``L_P = mean_i sum_jz P_jz t_ij yhat_iz``, the
   expected penalty of the predicted mass ``yhat`` given the target classes
@@ -36,10 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InputError
+from ..ratings import PRIMARY, SECONDARY
 from .cooccurrence import MODES, cooccurrence, penalty_matrix
-from .errors import InputError
 from .losses import loss_fn
-from .ratings import PRIMARY, SECONDARY
 
 Form = Literal["pairwise", "kl_literal"]
 Combine = Literal["convex", "additive"]
@@ -133,7 +133,7 @@ def penalty_targets(loss: str, targets: torch.Tensor, k: int) -> torch.Tensor:
 def penalized_loss(loss: str, logits: torch.Tensor, targets: torch.Tensor,
                    penalty: torch.Tensor | None, cfg: PenaltyConfig | None,
                    class_weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Base loss (:func:`serbench.losses.loss_fn`) combined with the penalty by ``cfg``."""
+    """Base loss (:func:`serbench.methods.losses.loss_fn`) combined with the penalty by ``cfg``."""
     base = loss_fn(loss, logits, targets, class_weights)
     if cfg is None or penalty is None or cfg.alpha == 0:
         return base

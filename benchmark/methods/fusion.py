@@ -73,8 +73,9 @@ class LearnedFusion:
         if set(np.unique(labels[keep]).tolist()) != set(range(k)):
             self.fallback = True
             return self
-        self.model = LogisticRegression(C=self.c, max_iter=2000, random_state=self.seed)
-        self.model.fit(self._x(posteriors)[keep], labels[keep])
+        model = LogisticRegression(C=self.c, max_iter=2000, random_state=self.seed)
+        model.fit(self._x(posteriors)[keep], labels[keep])
+        self.model = model
         return self
 
     def predict_proba(self, posteriors: Sequence[np.ndarray]) -> np.ndarray:

@@ -1,7 +1,7 @@
 """A small, deterministic training loop shared by the reference baselines.
 
 Mini-batches of variable-length feature sequences are padded and passed with
-their lengths; the loss is one of :mod:`serbench.losses`; the model with the
+their lengths; the loss is one of :mod:`serbench.methods.losses`; the model with the
 lowest dev loss is kept (the released recipe selects on dev loss); training
 stops after ``patience`` epochs without improvement.  Shuffling uses a seeded
 generator, so a CPU run is repeatable bit for bit.
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..submission import Data, FitSpec
+from ..targets import class_balanced_weights
 from .losses import probabilities
 from .penalty import PenaltyConfig, penalized_loss, training_penalty
 from .raters import rater_answers
-from .submission import Data, FitSpec
-from .targets import class_balanced_weights
 
 Collate = Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor]]
 Targets = dict[str, torch.Tensor]

@@ -24,18 +24,20 @@ and p-value and the 40-subset paired t-test (:func:`serbench.scoring.compare`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import atomic, plots
-from . import bootstrap as bs
-from .records import CellKey, find_records
-from .scoring import applicable, compare, load_probs, score_probs
-from .tasks.task import Task
+from .. import atomic, plots
+from .. import bootstrap as bs
+from ..cell import CellResult
+from ..executors import Hooks
+from ..records import CellKey, find_records
+from ..scoring import applicable, compare, load_probs, score_probs
+from ..tasks.task import Task
 
 LOSSES = ("ce", "bce", "kl", "cb_soft_ce")
 ALPHAS = (0.0, 0.2)
@@ -160,7 +162,7 @@ def _summarise(task: Task, label: str, loaded: Loaded, wanted: list[tuple[str, s
               for key, ids, p in loaded]
     out = []
     for metric, test_rule in wanted:
-        vals = [s.point[test_rule][metric] for s in scores]
+        vals = [float(v) for s in scores if (v := s.point[test_rule][metric]) is not None]
         boots = np.mean([s.samples[test_rule][metric] for s in scores], axis=0)
         lo, hi = bs.percentile_interval(boots)
         out.append(Summary(label, metric, test_rule, len(vals), float(np.mean(vals)), (lo, hi)))
@@ -175,7 +177,7 @@ def score(task: Task, runs: str | Path, variants: list[Variant], *, train_rule: 
     loaded = {v.label: _load(task, runs, v.label, train_rule, folds, seeds) for v in variants}
     missing = [label for label, cells in loaded.items() if not cells]
     if missing:
-        from .errors import InputError
+        from ..errors import InputError
         raise InputError(f"no finished cells for {missing} under {runs}",
                          fix="run the ablation first (serbench ablate runs and scores)")
     summaries: list[Summary] = []
@@ -300,7 +302,9 @@ def plot(rep: Report) -> str:
     for metric, test, vs in groups:
         if not vs:
             continue
-        ss = [rep.summary(v.label, metric, test) for v in vs]
+        ss = [s for v in vs if (s := rep.summary(v.label, metric, test)) is not None]
+        if len(ss) != len(vs):
+            continue
         panels.append({"title": f"{rep.task}: {metric}, trained on {rep.train_rule}",
                        "ylabel": f"{metric} ({test} test)",
                        "labels": [v.label.replace("blstm-fc+", "") for v in vs],
@@ -318,3 +322,31 @@ def write(rep: Report, out: str | Path) -> list[Path]:
     atomic.write_text(svg, plot(rep))
     return [md, js, svg]
 
+
+
+def run(task: Task, variants: list[Variant], *, runs: str | Path, folds: list[int],
+        seeds: list[int], train_rule: str, device: str = "auto",
+        hooks: Callable[[Variant, int], Hooks] | None = None
+        ) -> tuple[dict[str, float], list[tuple[str, CellResult]], dict[str, list[CellResult]]]:
+    """Every variant's cells (resumable): seconds of training per variant, failed cells, all cells.
+
+    ``hooks(variant, n_cells)`` gives the progress hooks of one variant's grid.
+    """
+    from ..executors import LocalExecutor
+    from ..grid import run_cells
+    from ..plugins import resolve
+    from ..runner import Runner
+
+    seconds: dict[str, float] = {}
+    failed: list[tuple[str, CellResult]] = []
+    cells: dict[str, list[CellResult]] = {}
+    executor = LocalExecutor()
+    for v in variants:
+        runner = Runner(task, resolve(v.submission), v.config, runs=runs,
+                        device=executor.device(device), label=v.label)
+        keys = runner.cells(folds, [train_rule], seeds)
+        results = run_cells(runner, keys, executor, hooks(v, len(keys)) if hooks else None)
+        cells[v.label] = results
+        seconds[v.label] = round(sum(r.seconds for r in results if r.status == "done"), 1)
+        failed += [(v.label, r) for r in results if r.status == "failed"]
+    return seconds, failed, cells

@@ -20,15 +20,18 @@ Diagonals are counted too; the penalty forces its own diagonal to zero.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .ratings import PRIMARY
-from .rules import distribution
-from .targets import multi_hot
+from ..errors import InputError
+from ..ratings import PRIMARY
+from ..rules import distribution
+from ..targets import multi_hot
+
+if TYPE_CHECKING:
+    from ..tasks.task import Task
 
 Mode = Literal["across_rater", "within_rater", "both", "processed_multihot"]
 Norm = Literal["global_max", "row"]
@@ -125,3 +128,20 @@ def penalty_matrix(c: np.ndarray, norm: Norm = "global_max") -> np.ndarray:
     p = 1.0 - chat
     p[~off] = 0.0
     return p
+
+
+def fold_cooccurrence(task: Task, fold: int, *, mode: str = "across_rater") -> np.ndarray:
+    """Co-occurrence counts from the ratings of fold ``fold``'s training clips only.
+
+    Training clips are those of the AR training split (every rated clip), so
+    the matrix never sees a dev or test rating (science.md b.2).
+    """
+    train = task.split(fold, "train", "AR").ids
+    return cooccurrence(task.ratings, task.spec.classes, mode=mode,  # type: ignore[arg-type]
+                        question=task.spec.question, utterance_ids=list(train))
+
+
+def fold_penalty_matrix(task: Task, fold: int, *, mode: str = "across_rater",
+                        norm: str = "global_max") -> np.ndarray:
+    """Penalty matrix of the co-occurrence penalty loss for one fold (training ratings)."""
+    return penalty_matrix(fold_cooccurrence(task, fold, mode=mode), norm)  # type: ignore[arg-type]

@@ -1,0 +1,176 @@
+"""What every command module shares: the consoles, ``--json``, tables that never truncate.
+
+Commands only parse options and show results; the work is done by the library
+(:mod:`serbench.grid`, :mod:`serbench.tasks`, :mod:`serbench.leaderboard`, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from ..cell import CellResult
+from ..errors import InputError
+from ..executors import Hooks, Report
+from ..records import CellKey
+
+
+def _console(stderr: bool) -> Console:
+    """A console that never cuts identifiers: unbounded width when not a terminal."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 10_000
+    return Console(stderr=stderr, soft_wrap=True, width=width, highlight=False)
+
+
+out = _console(stderr=False)
+err = _console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (stable keys).")]
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def table(*columns: str, rows: Sequence[Sequence[str]], ident: int = 1,
+          title: str | None = None) -> Table:
+    """A rich table whose first ``ident`` columns (names, ids) are never wrapped or cut."""
+    t = Table(title=title)
+    for i, c in enumerate(columns):
+        if i < ident:
+            width = max([len(c), *(len(_plain(r[i])) for r in rows)]) if rows else len(c)
+            t.add_column(c, no_wrap=True, min_width=width, overflow="fold")
+        else:
+            t.add_column(c)
+    for r in rows:
+        t.add_row(*r)
+    return t
+
+
+def _plain(text: str) -> str:
+    from rich.text import Text
+
+    return Text.from_markup(text).plain
+
+
+def int_list(value: str | None, option: str) -> list[int] | None:
+    """``"1,2,3"`` -> ``[1, 2, 3]``; anything else is one clear error (exit 2)."""
+    if value is None or value.strip() == "":
+        return None
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{option} {value!r} is not a comma-separated list of integers",
+                         fix=f"e.g. {option} 1,2,3") from None
+
+
+def str_list(value: str | None) -> list[str] | None:
+    if value is None or value.strip() == "":
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def demo_progress() -> tuple[Progress, Callable[[int, int], None]]:
+    """A transient bar for generating the demo corpus on first use."""
+    progress = Progress(TextColumn("[bold]generating demo corpus"), BarColumn(),
+                        TextColumn("{task.completed}/{task.total} clips"), TimeElapsedColumn(),
+                        console=err, transient=True)
+    handle = progress.add_task("demo", total=None)
+
+    def update(done: int, total: int) -> None:
+        progress.update(handle, completed=done, total=total)
+
+    return progress, update
+
+
+def load(name: str) -> Any:
+    """A prepared task; the demo is generated (with a progress bar) on first use."""
+    from ..tasks import load_task
+
+    progress, update = demo_progress()
+    with progress:
+        return load_task(name, progress=update)
+
+
+class GridBars(Hooks):
+    """Rich progress bars for a grid: features, cells and the cell in training."""
+
+    def __init__(self, progress: Progress, total: int, title: str, executor: str) -> None:
+        self.progress = progress
+        self.executor = executor
+        self.feat = progress.add_task("features", total=None, info="")
+        self.grid = progress.add_task(title, total=total, info="")
+        self.train = progress.add_task("training", total=None, info="", visible=False)
+
+    def features(self, done: int, total: int) -> None:
+        self.progress.update(self.feat, completed=done, total=total)
+        if done >= total:
+            self.progress.update(self.feat, visible=False)
+
+    def start(self, key: CellKey) -> None:
+        label = f"fold {key.fold} {key.train_rule} seed {key.seed}"
+        if self.executor == "local":
+            self.progress.update(self.grid, info=label)
+            self.progress.reset(self.train, total=None, visible=True, description=f"  {label}",
+                                info="")
+        else:
+            self.progress.update(self.grid, info=f"{self.executor}: submitted {label}")
+
+    def training(self, key: CellKey) -> Report | None:
+        def update(step: int, total: int, message: str) -> None:
+            self.progress.update(self.train, completed=step, total=total, info=message)
+        return update
+
+    def done(self, result: CellResult) -> None:
+        self.progress.update(self.train, visible=False)
+        self.progress.update(self.feat, visible=False)
+        self.progress.advance(self.grid)
+
+
+def grid_progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=err)
+
+
+def cell_counts(counts: dict[str, int]) -> str:
+    """``3 run, 2 already done, 0 failed`` (+ busy and recomputed cells when there are any)."""
+    text = f"{counts['run']} run, {counts['already_done']} already done"
+    if counts.get("busy"):
+        text += f", {counts['busy']} left to another run working in the same folder"
+    if counts.get("recomputed"):
+        text += f", {counts['recomputed']} recomputed (broken predictions)"
+    return text + f", {counts['failed']} failed"
+
+
+def report_cells(cells: Sequence[CellResult], runs: Any, label: str = "") -> None:
+    """One line per failed or recomputed cell, on stderr."""
+    from ..cell import ERROR_FILE
+
+    for r in cells:
+        where = f"{label + ' ' if label else ''}fold {r.key.fold} {r.key.train_rule} " \
+                f"seed {r.key.seed}"
+        if r.status == "failed":
+            err.print(f"[red]failed[/] {escape(where)}: {escape(r.message)}  (traceback in "
+                      f"{escape(str(r.key.folder(runs) / ERROR_FILE))})")
+        elif r.message.startswith("recomputed"):
+            err.print(f"[yellow]recomputed[/] {escape(where)}: "
+                      f"{escape(r.message.removeprefix('recomputed: '))}")
+
+
+__all__ = ["GridBars", "JsonOpt", "cell_counts", "demo_progress", "err", "escape",
+           "grid_progress", "int_list", "load", "out", "print_json", "report_cells", "str_list",
+           "table"]

@@ -1,0 +1,220 @@
+"""``serbench run`` and ``serbench ablate``: options in, progress and tables out."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .common import (
+    GridBars,
+    JsonOpt,
+    cell_counts,
+    err,
+    escape,
+    grid_progress,
+    int_list,
+    load,
+    out,
+    print_json,
+    report_cells,
+    str_list,
+    table,
+)
+
+
+def _three_by_three(board: Any, task: str, label: str) -> None:
+    """The train x test table of the task's primary metric for one submission."""
+    for tb in board.tasks:
+        if tb.task.spec.name != task:
+            continue
+        for agg in tb.aggregates:
+            if agg.submission != label:
+                continue
+            spec = tb.task.spec
+            m = spec.primary_metric
+            rows = [[tr, *[f"{agg.mean[(tr, te, m)]:.4f}" if (tr, te, m) in agg.mean else "—"
+                           for te in spec.rules]] for tr in spec.rules]
+            out.print(table("train \\ test", *spec.rules, rows=rows,
+                            title=f"{label} on {task}: {m}, training rule x test rule"))
+
+
+def run(
+    task: Annotated[str, typer.Option(help="Task name.")] = "demo",
+    submission: Annotated[str, typer.Option(
+        help="Submission name, path/to/file.py:ClassName, or an entry point.")] = "blstm-fc",
+    config: Annotated[list[str] | None, typer.Option(
+        help="Submission option key=value (JSON values), repeatable; checked against the "
+             "options the submission declares.")] = None,
+    name: Annotated[str | None, typer.Option(
+        help="Record the runs under this name instead of the submission's (one name per "
+             "configuration, e.g. blstm-fc+kl+pen0.2).")] = None,
+    folds: Annotated[str | None, typer.Option(help="Comma-separated folds (default all).")] = None,
+    rules: Annotated[str | None, typer.Option(help="Comma-separated training rules.")] = None,
+    seeds: Annotated[str, typer.Option(help="Comma-separated training seeds.")] = "0,1,2",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
+    runs: Annotated[Path, typer.Option(help="Run records folder.")] = Path("leaderboard/runs"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Leaderboard folder.")] =
+    Path("leaderboard"),
+    allow_missing_audio: Annotated[bool, typer.Option(
+        help="Predict test clips without audio as uniform (the record lists them).")] = False,
+    leaderboard_: Annotated[bool, typer.Option("--leaderboard/--no-leaderboard",
+                                               help="Rebuild the leaderboard after the grid.")]
+    = True,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples when scoring.")] = 1000,
+    executor_: Annotated[str, typer.Option("--executor", help=(
+        "local (cells one by one here) or ray (cells and feature shards as Ray tasks; "
+        'needs the ray extra: pip install "serbench[ray]").'))] = "local",
+    address: Annotated[str | None, typer.Option(help=(
+        "Ray cluster address (auto, host:6379, ray://host:10001); default: a private "
+        "local Ray instance on 127.0.0.1."))] = None,
+    cpus_per_cell: Annotated[int, typer.Option(help=(
+        "Ray: CPUs (and torch threads) per cell; cells on cuda also get one GPU each."))] = 1,
+    cell_timeout: Annotated[float | None, typer.Option(help=(
+        "Seconds a cell may run before its process is killed and the cell recorded as "
+        "failed (the other cells go on)."))] = None,
+    save_models: Annotated[bool, typer.Option(help=(
+        "Save each fitted model as model.safetensors in its cell folder."))] = False,
+    load_models: Annotated[Path | None, typer.Option(help=(
+        "Runs folder of an earlier --save-models run: load its models instead of "
+        "training (same task, submission name and configuration)."))] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run a submission on a task's grid (folds x rules x seeds), score it, update the leaderboard.
+
+    With no arguments: the demo task with the blstm-fc baseline, 3 seeds, end to end.
+    Cells already recorded in --runs are kept (the run resumes): inside the
+    repository checkout that is the committed results, so pass --runs DIR to train afresh.
+    Exit status: 0 when every cell is done, 1 when a cell failed, 2 on bad input.
+    """
+    from .. import grid
+    from ..executors import make
+    from ..params import parse_items
+
+    t0 = time.perf_counter()
+    parsed = parse_items(config or [])
+    fold_list, seed_list = int_list(folds, "--folds"), int_list(seeds, "--seeds")
+    built = load(task)
+    executor = make(executor_, address=address, cpus_per_cell=cpus_per_cell)
+    try:
+        runner = grid.grid_runner(built, submission, parsed, executor=executor, device=device,
+                                  runs=runs, label=name, cell_timeout=cell_timeout,
+                                  save_models=save_models, load_models=load_models,
+                                  allow_missing_audio=allow_missing_audio)
+        keys = runner.cells(fold_list, str_list(rules), seed_list or list(grid.DEFAULT_SEEDS))
+        done_before = sum(runner.is_done(k) for k in keys)
+        if not json_out:
+            out.print(f"[bold]{escape(runner.label)}[/] v{runner.cls.version} on [bold]{task}[/] "
+                      f"({len(keys)} cells, device {runner.device}, executor {executor.name}) "
+                      f"-> {escape(str(runs))}")
+            if done_before:
+                out.print(f"{done_before} of {len(keys)} cells are already recorded in "
+                          f"{escape(str(runs))} and are kept; pass --runs DIR to train afresh")
+        with grid_progress() as progress:
+            bars = GridBars(progress, len(keys), "grid", executor.name)
+            cells = grid.run_cells(runner, keys, executor, bars)
+    finally:
+        executor.close()
+    result = grid.GridResult(runner, cells, executor=executor.name)
+    if leaderboard_:
+        result.board = grid.build_leaderboard(runs, out_dir, resamples=resamples)
+    if json_out:
+        print_json(result.as_json() | {"seconds": round(time.perf_counter() - t0, 1)})
+    else:
+        out.print(f"cells: {cell_counts(result.counts())}")
+        report_cells(cells, runs)
+        if result.board is not None:
+            _three_by_three(result.board, task, runner.label)
+            out.print(f"leaderboard written to {escape(str(out_dir))}")
+        out.print(f"wall time {time.perf_counter() - t0:.1f} s")
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def ablate(
+    task: Annotated[str, typer.Option(help="Task name.")] = "demo",
+    losses: Annotated[str, typer.Option(help="Comma-separated base losses.")] =
+    "ce,bce,kl,cb_soft_ce",
+    alphas: Annotated[str, typer.Option(
+        help="Comma-separated penalty weights (0 is always run); the paper's sweep is "
+             "0,0.2,0.5,0.8.")] = "0,0.2",
+    raters: Annotated[bool, typer.Option("--raters/--no-raters", help=(
+        "Also run rater fusion, the consensus model and the crowd layers."))] = True,
+    crowd_kinds: Annotated[str, typer.Option(help="Crowd layer kinds (MW,VW,VB,VW+B,SW).")] =
+    "MW",
+    config: Annotated[list[str] | None, typer.Option(
+        help="Backbone (BLSTM-FC) option key=value shared by every variant, repeatable.")] = None,
+    penalty: Annotated[list[str] | None, typer.Option(
+        help="Penalty option key=value (penalty_form, penalty_combine, cooc_mode, cooc_norm), "
+             "repeatable.")] = None,
+    min_ratings: Annotated[int, typer.Option(
+        help="Raters kept by rater fusion / crowd layers: at least this many training "
+             "ratings.")] = 20,
+    epochs: Annotated[int, typer.Option(help="Max epochs of every variant (patience "
+                                             "epochs // 3 + 1).")] = 10,
+    train_rule: Annotated[str, typer.Option(help="Training rule of every variant.")] = "AR",
+    folds: Annotated[str | None, typer.Option(help="Comma-separated folds (default all).")] = None,
+    seeds: Annotated[str, typer.Option(help="Comma-separated training seeds.")] = "0,1,2",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for runs/ and the report (default leaderboard/ablation/TASK).")]
+    = None,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+) -> None:
+    """The paper's ablation: losses +/- co-occurrence penalty; rater fusion vs consensus and crowd
+    layers.  Runs every variant (resumable), then prints and writes the paired comparison."""
+    from rich.markdown import Markdown
+
+    from ..params import parse_items
+    from ..recipes import ablation
+
+    t0 = time.perf_counter()
+    try:
+        alpha_list = [float(a) for a in alphas.split(",") if a.strip()]
+    except ValueError:
+        from ..errors import InputError
+        raise InputError(f"--alphas {alphas!r} is not a comma-separated list of numbers",
+                         fix="e.g. --alphas 0,0.2,0.5") from None
+    built = load(task)
+    backbone = {"max_epochs": epochs, "patience": epochs // 3 + 1,
+                **parse_items(config or [])}
+    variants = ablation.plan(
+        losses=str_list(losses) or [], alphas=alpha_list, raters=raters,
+        crowd_kinds=str_list(crowd_kinds) or [], backbone=backbone,
+        penalty=parse_items(penalty or []), min_ratings=min_ratings)
+    out_dir = out_dir or Path("leaderboard/ablation") / task
+    runs = out_dir / "runs"
+    fold_list = int_list(folds, "--folds") or list(range(1, built.n_folds + 1))
+    seed_list = int_list(seeds, "--seeds") or [0]
+    out.print(f"ablation on [bold]{task}[/]: {len(variants)} variants x {len(fold_list)} folds "
+              f"x {len(seed_list)} seeds, training rule {train_rule} -> {escape(str(out_dir))}")
+    with grid_progress() as progress:
+        bars: list[GridBars] = []
+
+        def hooks(v: Any, n: int) -> GridBars:
+            for b in bars:  # one grid bar at a time
+                progress.update(b.grid, visible=False)
+            bars.append(GridBars(progress, n, f"[{len(bars) + 1}/{len(variants)}] {v.label}",
+                                 "local"))
+            return bars[-1]
+
+        seconds, failed, cells = ablation.run(built, variants, runs=runs, folds=fold_list,
+                                              seeds=seed_list, train_rule=train_rule,
+                                              device=device, hooks=hooks)
+    from ..grid import counts
+
+    for v in variants:
+        n = counts(cells[v.label])
+        out.print(f"  {escape(v.label)}: {cell_counts(n)} ({seconds[v.label]:.0f} s)")
+        report_cells(cells[v.label], runs, v.label)
+    if failed:
+        err.print(f"{len(failed)} cell(s) failed; the report is not written")
+        raise typer.Exit(1)
+    rep = ablation.score(built, runs, variants, train_rule=train_rule, folds=fold_list,
+                         seeds=seed_list, n_resamples=resamples, seconds=seconds)
+    out.print(Markdown(ablation.markdown(rep, configs=False)))
+    for path in ablation.write(rep, out_dir):
+        out.print(f"wrote {escape(str(path))}")
+    out.print(f"wall time {time.perf_counter() - t0:.1f} s")

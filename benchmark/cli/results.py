@@ -1,0 +1,181 @@
+"""``serbench score``, ``serbench leaderboard`` and ``serbench compare``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .common import JsonOpt, err, escape, load, out, print_json, table
+
+
+def score(
+    run_dir: Annotated[Path, typer.Argument(
+        help="A run folder (or any folder above run cells), or a CSV / Parquet file of "
+             "predictions made outside serbench (utterance_id, p_<class>..., optional fold, "
+             "train_rule, seed, task_fingerprint), which is checked and written as run "
+             "records.")],
+    json_out: JsonOpt = False,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    double_softmax: Annotated[bool, typer.Option(
+        help="Reproduce the released code's second softmax before the 1/K threshold.")] = False,
+    task: Annotated[str | None, typer.Option(
+        help="Predictions file: the task they are for.")] = None,
+    name: Annotated[str | None, typer.Option(
+        help="Predictions file: the submission name for the records and leaderboard.")] = None,
+    fingerprint: Annotated[str | None, typer.Option(
+        help="Predictions file: the task fingerprint the model was trained on (else a "
+             "task_fingerprint column).")] = None,
+    version: Annotated[str, typer.Option(help="Predictions file: your model's version.")] = "",
+    train_rule: Annotated[str, typer.Option(
+        help="Predictions file: training rule when it has no train_rule column.")] = "AR",
+    run_seed: Annotated[int, typer.Option(
+        "--run-seed", help="Predictions file: seed of the records when it has no seed "
+                           "column.")] = 0,
+    runs: Annotated[Path, typer.Option(
+        help="Predictions file: the run records folder to add to.")] = Path("leaderboard/runs"),
+) -> None:
+    """Score run cells on the MR, PR and AR test sets of their folds, or bring in predictions
+    made outside serbench (a model trained elsewhere enters the leaderboard this way)."""
+    from ..errors import InputError
+    from ..records import find_records
+    from ..scoring import score_record
+
+    if run_dir.suffix.lower() in (".csv", ".parquet") or (run_dir.is_file() and \
+            run_dir.name != "record.json"):
+        if task is None or name is None:
+            raise InputError("scoring a predictions file needs --task and --name", file=run_dir,
+                             fix=f"serbench score {run_dir} --task demo --name my-model")
+        from .bridges import score_external
+
+        score_external(run_dir, task=task, name=name, fingerprint=fingerprint, version=version,
+                       train_rule=train_rule, run_seed=run_seed, runs=runs,
+                       resamples=resamples, json_out=json_out)
+        return
+
+    records, bad = find_records(run_dir)
+    if not records:
+        raise InputError("no readable record.json found", file=run_dir,
+                         fix="point at a run folder written by serbench run")
+    tasks: dict[str, Any] = {}
+    scored = []
+    for r in records:
+        name = r.data["task"]
+        if name not in tasks:
+            tasks[name] = load(name)
+        scored.append(score_record(tasks[name], r, n_resamples=resamples, seed=seed,
+                                   double_softmax=double_softmax))
+    if json_out:
+        print_json({"cells": [s.as_json() for s in scored],
+                    "skipped": [{"record": str(p), "why": w} for p, w in bad]})
+        return
+    for s in scored:
+        spec = tasks[s.key.task].spec
+        shown = list(dict.fromkeys(m for m in (spec.primary_metric, "uar", "macro_f1", "kl", "ece")
+                                   if m in spec.metrics))
+        rows = []
+        for rule, values in s.point.items():
+            cells = []
+            for m in shown:
+                v = values.get(m)
+                if v is None:
+                    cells.append("[dim]n/a[/]")
+                else:
+                    lo, hi = s.interval(rule, m)
+                    cells.append(f"{v:.4f} [dim]\\[{lo:.3f}, {hi:.3f}][/]")
+            rows.append([rule, str(s.n[rule]), *cells])
+        out.print(table("test rule", "clips", *shown, rows=rows,
+                        title=escape(f"{s.key.task} · {s.key.submission} · fold {s.key.fold} · "
+                                     f"trained on {s.key.train_rule} · seed {s.key.seed}")))
+    for p, why in bad:
+        err.print(f"[yellow]skipped[/] {escape(str(p))}: {escape(why)}")
+
+
+def leaderboard(
+    runs: Annotated[Path, typer.Option(help="Folder of run records.")] = Path("leaderboard/runs"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the leaderboard.")] =
+    Path("leaderboard"),
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    check_: Annotated[bool, typer.Option(
+        "--check", help="Recompute every score from the stored predictions and compare with "
+                        "the stored leaderboard.json; write nothing, exit 1 on any difference."
+    )] = False,
+) -> None:
+    """Regenerate README.md, leaderboard.csv/json, index.html and plots from run records."""
+    from .. import leaderboard as lb
+    from ..grid import build_leaderboard
+    from ..records import find_records
+
+    n = len(find_records(runs)[0]) if runs.exists() else 0
+    progress = Progress(TextColumn("[bold]scoring records"), BarColumn(),
+                        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                        console=err, transient=True)
+    with progress:
+        handle = progress.add_task("score", total=n)
+        board = build_leaderboard(runs, None, resamples=resamples, seed=seed,
+                                  progress=lambda: progress.advance(handle))
+    for p, why in board.skipped:
+        err.print(f"[yellow]skipped[/] {escape(str(p))}: {escape(why)}")
+    if check_:
+        compared, diffs = lb.check(board, out_dir)
+        if diffs:
+            for d in diffs[:50]:
+                err.print(f"[red]differs[/] {escape(str(d))}")
+            err.print(f"{len(diffs)} difference(s) between the stored leaderboard and the "
+                      f"scores recomputed from {escape(str(runs))}")
+            raise typer.Exit(1)
+        out.print(f"leaderboard matches: {compared} values recomputed from {n} record(s)")
+        return
+    files = lb.write(board, out_dir)
+    out.print(f"wrote {len(files)} files to {escape(str(out_dir))} ({len(board.tasks)} task(s), "
+              f"{sum(len(t.aggregates) for t in board.tasks)} submission(s))")
+
+
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="Run folder of submission A.")],
+    run_b: Annotated[Path, typer.Argument(help="Run folder of submission B.")],
+    metric: Annotated[str | None, typer.Option(help="Metric (default: the task's primary).")] =
+    None,
+    train_rule: Annotated[str, typer.Option(help="Training rule of the compared cells.")] = "AR",
+    test_rule: Annotated[str, typer.Option(help="Test rule.")] = "AR",
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    json_out: JsonOpt = False,
+) -> None:
+    """Paired bootstrap and subset t-test between two submissions on shared cells."""
+    from dataclasses import asdict
+
+    from ..errors import InputError
+    from ..records import find_records
+    from ..scoring import compare as cmp
+    from ..scoring import load_probs
+
+    runs = []
+    for folder in (run_a, run_b):
+        records, _ = find_records(folder)
+        if not records:
+            raise InputError("no readable record.json found", file=folder,
+                             fix="point at a run folder written by serbench run")
+        runs.append(records)
+    task = load(runs[0][0].data["task"])
+    loaded = [[(r.key, *load_probs(task, r)) for r in rs] for rs in runs]
+    res = cmp(task, loaded[0], loaded[1], metric=metric or task.spec.primary_metric,
+              train_rule=train_rule, test_rule=test_rule, n_resamples=resamples)
+    if json_out:
+        print_json(asdict(res))
+        return
+    a, b = runs[0][0].key.submission, runs[1][0].key.submission
+    out.print(f"{res.metric} on {res.test_rule} test, trained on {res.train_rule}, "
+              f"{res.cells} shared cell(s)")
+    out.print(f"  {escape(a)}: {res.mean_a:.4f}   {escape(b)}: {res.mean_b:.4f}   difference "
+              f"{res.diff:+.4f} \\[{res.diff_ci[0]:+.4f}, {res.diff_ci[1]:+.4f}]")
+    t = res.t_subsets
+    subsets = "n/a (no difference between the two on any subset)" \
+        if t is None or (isinstance(t, float) and math.isnan(t)) \
+        else f"t = {t:.3f}, p = {res.p_subsets:.4g}"
+    out.print(f"  paired bootstrap p = {res.p_bootstrap:.4f};  {res.n_subsets}-subset paired "
+              f"t-test {subsets}")

@@ -1,0 +1,33 @@
+"""``serbench submissions list``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from .common import JsonOpt, out, print_json, table
+
+submissions_app = typer.Typer(help="List the discoverable submissions.", no_args_is_help=True)
+
+
+@submissions_app.command("list")
+def submissions_list(json_out: JsonOpt = False) -> None:
+    """Submissions from submissions/, SERBENCH_SUBMISSIONS_DIR and the entry-point group."""
+    from ..params import declared
+    from ..plugins import available
+
+    rows: list[dict[str, Any]] = []
+    for name, (cls, where) in sorted(available().items()):
+        options = declared(cls)
+        rows.append({"name": name, "version": cls.version,
+                     "class": f"{cls.__module__}.{cls.__qualname__}", "trains": cls.trains(),
+                     "source": where,
+                     "options": None if options is None else
+                     {p.name: p.describe() for p in options.values()}})
+    if json_out:
+        print_json(rows)
+        return
+    out.print(table("name", "version", "trains", "class", "from",
+                    rows=[[r["name"], r["version"], "yes" if r["trains"] else "no", r["class"],
+                           r["source"]] for r in rows], ident=1))

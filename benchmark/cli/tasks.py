@@ -1,0 +1,191 @@
+"""``serbench prepare`` and ``serbench tasks list|show|verify|freeze``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .common import JsonOpt, demo_progress, err, escape, load, out, print_json, table
+
+tasks_app = typer.Typer(help="List, show, verify and freeze tasks.", no_args_is_help=True)
+
+
+def prepare(
+    task: Annotated[str, typer.Argument(help="Task name (see `serbench tasks list`).")],
+    source: Annotated[Path | None, typer.Option(help="Folder of the corpus release.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Build a task's ratings table from a raw source and check it against the frozen task."""
+    from ..tasks import prepare as prep
+
+    progress, update = demo_progress()
+    with progress:
+        built, prov = prep(task, source, progress=update)
+    if json_out:
+        print_json(prov)
+        return
+    where = escape(str(prov["source"] or "the generated corpus"))
+    out.print(f"[green]prepared[/] {task}: {prov['n_ratings']} ratings of "
+              f"{len(built.counts.ids)} utterances from {where}")
+    if prov.get("frozen", True):
+        out.print(f"fingerprint {prov['fingerprint'][:12]} matches the frozen task")
+    else:
+        out.print(f"[yellow]fingerprint {prov['fingerprint'][:12]} (task not frozen)[/]")
+    for reason, n in prov["drops"].items():
+        out.print(f"[yellow]dropped[/] {n}: {escape(reason)}")
+    for note in prov["notes"]:
+        out.print(f"note: {escape(note)}")
+
+
+def _task_row(name: str) -> dict[str, Any]:
+    from .. import paths
+    from ..errors import SerbenchError
+    from ..tasks import get_spec
+
+    try:
+        spec = get_spec(name)
+    except SerbenchError as exc:  # one broken private task must not hide the others
+        return {"task": name, "error": str(exc)}
+    return {"task": name, "classes": len(spec.classes), "folds": len(spec.folds),
+            "reader": spec.reader, "question": spec.question, "frozen": spec.frozen,
+            "prepared": (paths.task_cache(name) / "ratings.parquet").exists()}
+
+
+@tasks_app.command("list")
+def tasks_list(json_out: JsonOpt = False) -> None:
+    """List the tasks and whether they are prepared (a broken task file is listed with why)."""
+    from ..tasks import list_tasks
+
+    rows = [_task_row(name) for name in list_tasks()]
+    if json_out:
+        print_json(rows)
+        return
+    shown = []
+    for r in rows:
+        if "error" in r:
+            shown.append([r["task"], "-", "-", "-", "-", "-", "[red]unreadable[/]"])
+            continue
+        shown.append([r["task"], str(r["classes"]), str(r["folds"]), r["reader"], r["question"],
+                      "yes" if r["frozen"] else "[yellow]no[/]",
+                      "yes" if r["prepared"] else "[dim]no[/]"])
+    out.print(table("task", "K", "folds", "reader", "question", "frozen", "prepared",
+                    rows=shown, ident=4))
+    for r in rows:
+        if "error" in r:
+            err.print(f"[yellow]task {escape(r['task'])} could not be read:[/] "
+                      f"{escape(r['error'])}")
+
+
+@tasks_app.command("show")
+def tasks_show(
+    task: Annotated[str, typer.Argument(help="Task name.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Per fold and rule: train/dev/test counts, class distribution and the fingerprint."""
+    built = load(task)
+    summary = built.summary()
+    if json_out:
+        print_json(summary)
+        return
+    spec = built.spec
+    out.print(
+        f"[bold]{spec.name}[/] v{spec.version}  fingerprint [cyan]{summary['fingerprint'][:12]}[/]"
+    )
+    out.print(escape(spec.description))
+    out.print(
+        f"classes ({spec.k}): {', '.join(spec.classes)}   question: {spec.question}   "
+        f"folds: {built.n_folds} by {spec.group_by}"
+    )
+    out.print(
+        f"{summary['n_utterances']} utterances, {summary['n_ratings']} ratings, "
+        f"{summary['n_raters'] or 'unknown'} raters;  kept: "
+        + ", ".join(f"{r} {n}" for r, n in summary["rules"].items())
+    )
+    ag = summary["agreement"]
+    if ag.get("krippendorff_alpha") is None:
+        out.print(f"agreement: n/a ({escape(str(ag.get('why', 'not computable')))})")
+    else:
+        out.print(f"agreement over {ag['clips']} clips with >= 2 in-set votes "
+                  f"({ag['raters_per_clip']:.2f} per clip): Fleiss' kappa "
+                  f"{ag['fleiss_kappa']:.3f}, Krippendorff's alpha "
+                  f"{ag['krippendorff_alpha']:.3f}")
+    rows = []
+    for fold in summary["folds"]:
+        for rule, cell in fold["rules"].items():
+            dist = "  ".join(
+                f"{c[:3]} {v:.1f}" if rule == "AR" else f"{c[:3]} {v}"
+                for c, v in cell["test"]["class_counts"].items()
+            )
+            rows.append([str(fold["fold"]), rule, str(cell["train"]["n"]), str(cell["dev"]["n"]),
+                         str(cell["test"]["n"]), dist])
+    out.print(table("fold", "rule", "train", "dev", "test", "test class distribution",
+                    rows=rows, ident=2))
+    dropped = summary["dropped"]
+    if dropped["no_in_set_vote"]:
+        out.print(
+            f"dropped by every rule: {dropped['no_in_set_vote']} utterances with no in-set vote"
+        )
+    if dropped["mr_exclusions"]["ids"]:
+        out.print(
+            f"[yellow]excluded from MR[/] ({len(dropped['mr_exclusions']['ids'])}): "
+            + ", ".join(dropped["mr_exclusions"]["ids"])
+        )
+        out.print(f"  why: {escape(dropped['mr_exclusions']['reason'])}")
+
+
+@tasks_app.command("verify")
+def tasks_verify(
+    task: Annotated[str, typer.Argument(help="Task name.")],
+    against: Annotated[
+        Path, typer.Option(help="Released label folder (config.json + M/P/D_<p>.csv).")
+    ],
+    targets: Annotated[bool, typer.Option(help="Also compare the smoothed targets.")] = True,
+    json_out: JsonOpt = False,
+) -> None:
+    """Compare the prepared task with released label files; exit 1 on any difference."""
+    from dataclasses import asdict
+
+    from ..tasks.verify import verify
+
+    reports = verify(load(task), against, targets=targets)
+    ok = all(r.ok for r in reports)
+    if json_out:
+        print_json({"ok": ok, "cells": [asdict(r) | {"ok": r.ok} for r in reports]})
+    else:
+        rows = [[str(r.partition), r.rule, str(r.n_release), str(r.n_task),
+                 str(len(r.only_release)), str(len(r.only_task)), str(len(r.split_differs)),
+                 "-" if r.target_max_abs_diff is None else f"{r.target_max_abs_diff:.1e}",
+                 "[green]yes[/]" if r.ok else "[red]NO[/]"] for r in reports]
+        out.print(table("partition", "rule", "release", "task", "only release", "only task",
+                        "split differs", "max |target diff|", "ok", rows=rows, ident=2))
+        for r in reports:
+            for label, items in (
+                ("only in release", r.only_release),
+                ("only in task", r.only_task),
+                ("split differs", r.split_differs),
+                ("target differs", r.target_differs),
+            ):
+                if items:
+                    out.print(
+                        f"partition {r.partition} {r.rule} {label}: {escape(str(items[:10]))}"
+                        + (f" (+{len(items) - 10} more)" if len(items) > 10 else "")
+                    )
+    if not ok:
+        raise typer.Exit(1)
+
+
+@tasks_app.command("freeze")
+def tasks_freeze(
+    task: Annotated[str, typer.Argument(help="Task name.")],
+    source: Annotated[Path | None, typer.Option(help="Folder of the corpus release.")] = None,
+) -> None:
+    """(Maintainers) write the task's manifest.csv and fingerprint.json from a source."""
+    from ..tasks import freeze
+
+    built = freeze(task, source)
+    out.print(
+        f"froze {task}: fingerprint {built.fingerprint['fingerprint'][:12]}, "
+        f"{len(built.counts.ids)} utterances"
+    )

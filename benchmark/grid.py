@@ -1,0 +1,179 @@
+"""Run a submission on a task's grid in one call: the library behind ``serbench run``.
+
+``run`` does what the CLI used to orchestrate itself: load (or, for the demo,
+generate) the task, resolve and validate the submission and its options,
+choose the executor and its device, build the feature cache, claim, compute
+and write every cell of folds x training rules x seeds, then rebuild the
+leaderboard from every stored record.  The CLI only parses options and shows
+progress through :class:`~serbench.executors.Hooks`; a notebook gets the same
+result without it::
+
+    import serbench
+    result = serbench.run("demo", "blstm-fc", seeds=[0], folds=[1], rules=["AR"],
+                          runs="my-runs", out="my-board")
+    result.counts(), result.board
+
+The default is three training seeds, so that every interval and comparison
+can include seed variance (one seed made a "significant" effect flip sign).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .cell import BUSY, CellResult
+from .executors import Executor, Hooks, make
+from .records import CellKey
+from .runner import Runner
+from .submission import Submission
+from .tasks import Task, load_task
+
+#: Training seeds of ``serbench run`` and ``serbench ablate`` unless told otherwise.
+DEFAULT_SEEDS = (0, 1, 2)
+
+
+@dataclass
+class GridResult:
+    """What one grid run did: the runner (task, submission, config), each cell, the board."""
+
+    runner: Runner
+    cells: list[CellResult]
+    board: Any = None  # serbench.leaderboard.Board when the leaderboard was rebuilt
+    executor: str = "local"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[CellResult]:
+        return [c for c in self.cells if c.status == "failed"]
+
+    @property
+    def recomputed(self) -> list[CellResult]:
+        """Cells whose stored predictions were broken and were computed again."""
+        return [c for c in self.cells if c.status == "done" and c.message.startswith("recomputed")]
+
+    def counts(self) -> dict[str, int]:
+        """``{"run": .., "already_done": .., "busy": .., "failed": .., "recomputed": ..}``."""
+        return counts(self.cells)
+
+    def as_json(self) -> dict[str, Any]:
+        """A stable, machine-readable summary (``serbench run --json``)."""
+        r = self.runner
+        return {
+            "task": r.task.spec.name, "submission": r.label, "plugin": r.cls.name,
+            "config": r.recorded_config, "device": r.device, "executor": self.executor,
+            "runs": str(r.runs), "counts": self.counts(), "notes": self.notes,
+            "cells": [{"fold": c.key.fold, "train_rule": c.key.train_rule, "seed": c.key.seed,
+                       "status": c.status, "message": c.message, "seconds": round(c.seconds, 3),
+                       "folder": str(c.key.folder(r.runs))} for c in self.cells],
+        }
+
+
+def counts(cells: Sequence[CellResult]) -> dict[str, int]:
+    """How many cells ran, were already done, were busy elsewhere, failed or were recomputed."""
+    busy = sum(c.status == "skipped" and c.message == BUSY for c in cells)
+    return {"run": sum(c.status == "done" for c in cells),
+            "already_done": sum(c.status == "skipped" for c in cells) - busy,
+            "busy": busy, "failed": sum(c.status == "failed" for c in cells),
+            "recomputed": sum(c.status == "done" and c.message.startswith("recomputed")
+                              for c in cells)}
+
+
+def grid_runner(task: str | Task, submission: str | type[Submission],
+                config: dict[str, Any] | None = None, *, executor: Executor | None = None,
+                device: str = "auto", runs: str | Path = "leaderboard/runs",
+                **options: Any) -> Runner:
+    """The :class:`Runner` for one grid, with the task, submission and device resolved."""
+    from .plugins import resolve
+
+    built = load_task(task) if isinstance(task, str) else task
+    cls = resolve(submission) if isinstance(submission, str) else submission
+    executor = executor or make("local")
+    return Runner(built, cls, config, runs=runs, device=executor.device(device), **options)
+
+
+def run_cells(runner: Runner, keys: Sequence[CellKey], executor: Executor,
+              hooks: Hooks | None = None) -> list[CellResult]:
+    """Features (sharded by the executor when it runs elsewhere), then every cell."""
+    hooks = hooks or Hooks()
+    mapper = None
+    if not executor.in_process:
+        def mapper(fn: Any, items: Any) -> Any:
+            return executor.map(fn, items, device=runner.device)
+    runner.prepare_features(hooks.features, mapper=mapper)
+    return executor.run(runner, keys, hooks)
+
+
+def run(task: str | Task = "demo", submission: str | type[Submission] = "blstm-fc",
+        config: dict[str, Any] | None = None, *, name: str | None = None,
+        folds: Sequence[int] | None = None, rules: Sequence[str] | None = None,
+        seeds: Sequence[int] = DEFAULT_SEEDS, device: str = "auto",
+        runs: str | Path = "leaderboard/runs", out: str | Path | None = "leaderboard",
+        executor: str | Executor = "local", address: str | None = None,
+        cpus_per_cell: int = 1, cell_timeout: float | None = None, save_models: bool = False,
+        load_models: str | Path | None = None, allow_missing_audio: bool = False,
+        resamples: int = 1000, hooks: Hooks | None = None) -> GridResult:
+    """Train (or load) and record ``submission`` on every fold x rule x seed of ``task``.
+
+    Returns the cells and, unless ``out`` is None, the leaderboard rebuilt from
+    every record under ``runs`` and written to ``out``.  Cells already recorded
+    with this task version and configuration are kept (the run resumes); a cell
+    whose stored predictions are broken is computed again.  A failed cell does
+    not stop the others: see :attr:`GridResult.failed`.
+    """
+    ex = make(executor, address=address, cpus_per_cell=cpus_per_cell) \
+        if isinstance(executor, str) else executor
+    try:
+        runner = grid_runner(task, submission, config, executor=ex, device=device, runs=runs,
+                             label=name, cell_timeout=cell_timeout, save_models=save_models,
+                             load_models=load_models, allow_missing_audio=allow_missing_audio)
+        keys = runner.cells(list(folds) if folds else None, list(rules) if rules else None,
+                            list(seeds))
+        cells = run_cells(runner, keys, ex, hooks)
+    finally:
+        ex.close()
+    result = GridResult(runner, cells, executor=ex.name)
+    if out is not None:
+        result.board = build_leaderboard(runs, out, resamples=resamples)
+    return result
+
+
+def build_leaderboard(runs: str | Path = "leaderboard/runs", out: str | Path | None = "leaderboard",
+                      *, resamples: int = 1000, seed: int = 0,
+                      progress: Any = None) -> Any:
+    """Score every record under ``runs``; write the leaderboard files to ``out`` (unless None)."""
+    from . import leaderboard as lb
+
+    board = lb.build(Path(runs), n_resamples=resamples, seed=seed, progress=progress)
+    if out is not None:
+        lb.write(board, Path(out))
+    return board
+
+
+def cell_data(task: str | Task, fold: int, rule: str, split: str,
+              submission: str | type[Submission] | None = None,
+              config: dict[str, Any] | None = None) -> Any:
+    """The :class:`~serbench.submission.Data` a submission sees in one cell's split.
+
+    For writing and debugging a submission outside the runner: the same clips,
+    targets, ratings and (when ``submission`` declares features) feature store
+    that ``fit`` / ``predict_proba`` get.  Test splits carry no targets.
+    """
+    from .plugins import resolve
+
+    built = load_task(task) if isinstance(task, str) else task
+    if submission is None:
+        cls: type[Submission] = Submission
+    else:
+        cls = resolve(submission) if isinstance(submission, str) else submission
+    runner = Runner(built, cls, config, runs=Path("."), device="cpu")
+    if runner.feature_spec is not None:
+        runner.prepare_features()
+    data, _missing = runner.data(fold, split, rule, with_targets=split != "test")
+    return data
+
+
+__all__ = ["DEFAULT_SEEDS", "GridResult", "build_leaderboard", "cell_data", "counts", "grid_runner",
+           "run", "run_cells"]

@@ -1,0 +1,1 @@
+"""Recipes: multi-grid experiments built on :mod:`serbench.grid` (the paper's ablation)."""

@@ -1,0 +1,313 @@
+"""Failures are loud: exit codes through a real process, one-line errors, no stale results.
+
+Each test here failed before the fix it names (issue 12): failed cells, a tampered
+leaderboard and a flipped split exited 0; usage mistakes printed a traceback; a
+record with broken predictions counted as done; truncated CSVs and a read-only
+home gave raw tracebacks; a submission that catches ``BaseException`` outlived
+``--cell-timeout``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import shared
+from serbench import plugins
+from serbench.records import find_records
+from serbench.runner import Runner
+from serbench.tasks import load_task
+
+
+def serbench(*args: str, home: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SERBENCH_HOME": str(home), "COLUMNS": "80"}
+    return subprocess.run([sys.executable, "-m", "serbench.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=timeout)
+
+
+def one_message(res: subprocess.CompletedProcess) -> str:
+    """The error text, asserting it is one message without a traceback."""
+    assert "Traceback" not in res.stderr and "Traceback" not in res.stdout, res.stderr
+    assert res.stderr.count("error:") == 1, res.stderr
+    return " ".join(res.stderr.split())
+
+
+FAILING = textwrap.dedent('''
+    import numpy as np
+    from serbench.submission import Submission
+
+    class Failing(Submission):
+        name = "failing"
+        def __init__(self, mode: str = "raise") -> None:
+            super().__init__(mode=mode)
+            self.mode = mode
+        def fit(self, train, dev, spec):
+            if self.mode == "raise":
+                raise RuntimeError("boom")
+        def predict_proba(self, batch):
+            if self.mode == "nan":
+                return np.full((len(batch), 6), np.nan)
+            return np.full((len(batch), 6), 1 / 6)
+''')
+
+
+@pytest.mark.parametrize("mode", ["raise", "nan"])
+def test_run_with_a_failed_cell_exits_1(home: Path, tmp_path: Path, mode: str):
+    plugin = tmp_path / "failing.py"
+    plugin.write_text(FAILING)
+    res = serbench("run", "--submission", str(plugin), "--config", f"mode={mode}", "--folds", "1",
+                   "--rules", "AR", "--seeds", "0", "--runs", str(tmp_path / "runs"),
+                   "--no-leaderboard", "--device", "cpu", home=home)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "1 failed" in res.stdout and "failed" in res.stderr
+    assert "Traceback" not in res.stderr  # the traceback is in error.txt, not on screen
+
+
+def test_usage_mistakes_are_one_line_and_exit_2(home: Path, tmp_path: Path):
+    for args, expect in [
+        (("compare",), "Missing argument"),
+        (("tasks", "show"), "Missing argument"),
+        (("run", "--no-such-option"), "No such option"),
+        (("no-such-command",), "No such command"),
+        (("run", "--folds", "abc"), "--folds 'abc' is not a comma-separated list of integers"),
+        (("run", "--config", "hidden"), "is not key=value"),
+        (("run", "--config", "hiden=8"), "did you mean hidden?"),
+        (("run", "--config", "hidden=abc"), "blstm-fc.hidden must be int"),
+        (("run", "--config", "feature=mfcc"), "refused its configuration"),
+        (("run", "--executor", "slurm"), "unknown executor 'slurm'"),
+    ]:
+        res = serbench(*args, home=home, timeout=120)
+        assert res.returncode == 2, (args, res.returncode, res.stderr)
+        assert expect in one_message(res), (args, res.stderr)
+
+
+def test_no_arguments_prints_help_and_exits_0(home: Path):
+    res = serbench(home=home)
+    assert res.returncode == 0 and "Usage" in res.stdout
+
+
+def test_rich_markup_does_not_eat_brackets(home: Path):
+    res = serbench("run", "--help", home=home)
+    assert "serbench[ray]" in "".join(res.stdout.split())
+
+
+def test_leaderboard_check_with_a_tampered_value_exits_1(home: Path, tmp_path: Path):
+    from runs_fixture import make_runs, prior
+
+    demo = load_task("demo")
+    runs, out = tmp_path / "runs", tmp_path / "board"
+    make_runs(demo, runs, "prior", prior, rules=("AR",))
+    res = serbench("leaderboard", "--runs", str(runs), "--out", str(out), "--resamples", "20",
+                   home=home)
+    assert res.returncode == 0, res.stderr
+    res = serbench("leaderboard", "--runs", str(runs), "--out", str(out), "--resamples", "20",
+                   "--check", home=home)
+    assert res.returncode == 0, res.stderr
+    board = json.loads((out / "leaderboard.json").read_text())
+    text = json.dumps(board)
+
+    def tamper(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if isinstance(v, float) and k in ("mean", "value"):
+                    node[k] = v + 0.01
+                    return True
+                if tamper(v):
+                    return True
+        if isinstance(node, list):
+            return any(tamper(v) for v in node)
+        return False
+
+    assert tamper(board), text[:500]
+    (out / "leaderboard.json").write_text(json.dumps(board))
+    res = serbench("leaderboard", "--runs", str(runs), "--out", str(out), "--resamples", "20",
+                   "--check", home=home)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "difference" in res.stderr
+
+
+def test_tasks_verify_with_a_flipped_split_exits_1(home: Path, tmp_path: Path):
+    released = shared("chou-labels", "iemocap-9class")
+    res = serbench("prepare", "iemocap-9class", "--source", str(released), home=home)
+    assert res.returncode == 0, res.stderr
+    flipped = shutil.copytree(released, tmp_path / "flipped")
+    d1 = flipped / "D_1.csv"
+    lines = d1.read_text().splitlines()
+    col = lines[0].split(",").index("Split_Set")
+    row = lines[1].split(",")
+    row[col] = "Development" if row[col] == "Train" else "Train"
+    lines[1] = ",".join(row)
+    d1.write_text("\n".join(lines) + "\n")
+    assert serbench("tasks", "verify", "iemocap-9class", "--against", str(released),
+                    "--no-targets", home=home).returncode == 0
+    res = serbench("tasks", "verify", "iemocap-9class", "--against", str(flipped),
+                   "--no-targets", home=home)
+    assert res.returncode == 1, res.stdout + res.stderr
+
+
+def quick_runner(tmp_path: Path) -> Runner:
+    """A runner of a submission that fits in no time, on demo, results in tmp_path/runs."""
+    plugin = tmp_path / "failing.py"
+    plugin.write_text(FAILING)
+    return Runner(load_task("demo"), plugins.resolve(str(plugin)), {"mode": "ok"},
+                  runs=tmp_path / "runs", device="cpu")
+
+
+def done_after_the_lock(runner: Runner) -> list:
+    """Make the cell look not done at the first check and done (by another run) at the second."""
+    calls: list = []
+
+    def is_done(k):
+        calls.append(k)
+        return len(calls) > 1
+
+    runner.is_done = is_done  # type: ignore[method-assign]
+    return calls
+
+
+def test_a_record_with_broken_predictions_is_recomputed(home: Path, tmp_path: Path):
+    runner = quick_runner(tmp_path)
+    (key,) = runner.cells([1], ["AR"], [0])
+    assert runner.run_cell(key).status == "done"
+    assert runner.run_cell(key).status == "skipped"
+    (rec,) = find_records(tmp_path / "runs")[0]
+    rec.predictions_path.write_bytes(b"not parquet")
+    again = runner.run_cell(key)
+    assert again.status == "done" and again.message.startswith("recomputed")
+    assert "predictions were broken" in again.message
+    assert runner.run_cell(key).status == "skipped"  # and now it is sound again
+
+
+def test_the_claim_is_checked_again_after_the_lock(home: Path, tmp_path: Path):
+    """Another run finishes the cell between the first check and the lock: nothing is redone."""
+    from serbench.executors import Hooks, LocalExecutor
+
+    runner = quick_runner(tmp_path)
+    (key,) = runner.cells([1], ["AR"], [0])
+    calls = done_after_the_lock(runner)
+    (res,) = LocalExecutor().run(runner, [key], Hooks())
+    assert res.status == "skipped" and res.message == "already done" and len(calls) == 2
+    assert not find_records(tmp_path / "runs")[0]
+
+
+SWALLOWER = textwrap.dedent('''
+    import time
+    import numpy as np
+    from serbench.submission import Submission
+
+    class Swallower(Submission):
+        name = "swallower"
+        def fit(self, train, dev, spec):
+            end = time.time() + 60
+            while time.time() < end:
+                try:
+                    time.sleep(0.05)
+                except BaseException:  # swallows everything, KeyboardInterrupt included
+                    pass
+        def predict_proba(self, batch):
+            return np.full((len(batch), 6), 1 / 6)
+''')
+
+
+def test_cell_timeout_stops_a_submission_that_catches_base_exception(home: Path, tmp_path: Path):
+    plugin = tmp_path / "swallower.py"
+    plugin.write_text(SWALLOWER)
+    res = serbench("run", "--submission", str(plugin), "--folds", "1", "--rules", "AR",
+                   "--seeds", "0", "--runs", str(tmp_path / "runs"), "--no-leaderboard",
+                   "--device", "cpu", "--cell-timeout", "3", home=home, timeout=60)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "time limit of 3 s" in res.stderr
+    err = (tmp_path / "runs" / "demo" / "swallower" / "fold1-AR-seed0" / "error.txt").read_text()
+    assert "killed" in err
+
+
+@pytest.mark.parametrize("cut", ["quoted", "columns"])
+def test_a_truncated_crema_d_table_is_one_message(home: Path, tmp_path: Path, cut: str):
+    lines = shared("crema-d", "tabulatedVotes.csv").read_bytes().split(b"\n")
+    line = lines[100]
+    if cut == "quoted":
+        tail = line[:line.index(b'"1') + 5]  # inside the quoted fileName
+        expect = "ends inside a quoted field that starts at row 101: is it truncated?"
+    else:
+        tail = b",".join(line.split(b",")[:12])  # between fields, trailing columns lost
+        expect = "the last row (101) has 12 of the header's 27 columns"
+    src = tmp_path / "crema"
+    src.mkdir()
+    (src / "tabulatedVotes.csv").write_bytes(b"\n".join(lines[:100]) + b"\n" + tail)
+    res = serbench("prepare", "crema-d", "--source", str(src), home=home)
+    assert res.returncode == 2
+    msg = one_message(res)
+    assert expect in msg and "tabulatedVotes.csv, row 101" in msg and "task.yaml" not in msg
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path):
+    """An empty folder nobody can write into: a read-only mount as root, permission bits else."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() == 0:
+        res = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            pytest.skip(f"root cannot make a read-only folder here (mount: {res.stderr.strip()})")
+        yield folder
+        subprocess.run(["umount", str(folder)], check=False)
+    else:
+        os.chmod(folder, stat.S_IRUSR | stat.S_IXUSR)
+        yield folder
+        os.chmod(folder, stat.S_IRWXU)
+
+
+def test_a_read_only_home_is_one_message_naming_the_folder(read_only_folder: Path):
+    res = serbench("prepare", "demo", home=read_only_folder)
+    assert res.returncode == 2
+    msg = one_message(res)
+    assert str(read_only_folder) in msg and "SERBENCH_HOME" in msg
+
+
+def test_a_read_only_results_folder_is_one_message(home: Path, read_only_folder: Path,
+                                                   tmp_path: Path):
+    plugin = tmp_path / "failing.py"
+    plugin.write_text(FAILING)
+    res = serbench("run", "--submission", str(plugin), "--config", "mode=ok", "--folds", "1",
+                   "--rules", "AR", "--seeds", "0", "--runs", str(read_only_folder / "runs"),
+                   "--no-leaderboard", "--device", "cpu", home=home)
+    assert res.returncode == 2
+    assert str(read_only_folder) in one_message(res)
+
+
+def test_one_bad_private_task_does_not_hide_the_others(home: Path, tasks_dir: Path):
+    (tasks_dir / "broken").mkdir()
+    (tasks_dir / "broken" / "task.yaml").write_text("name: broken\ncorpus: {reader: nope}\n")
+    res = serbench("tasks", "list", home=home)
+    assert res.returncode == 0, res.stderr
+    assert "demo" in res.stdout and "broken" in res.stdout and "could not be read" in res.stderr
+    rows = json.loads(serbench("tasks", "list", "--json", home=home).stdout)
+    assert {r["task"] for r in rows} >= {"demo", "broken"}
+    assert "error" in next(r for r in rows if r["task"] == "broken")
+
+
+def test_tables_never_truncate_identifiers(home: Path):
+    env = {**os.environ, "SERBENCH_HOME": str(home), "COLUMNS": "40"}
+    res = subprocess.run([sys.executable, "-m", "serbench.cli", "tasks", "list"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert "msp-improv-4class-raw" in res.stdout and "…" not in res.stdout
+
+
+def test_a_misspelled_reader_in_a_task_file_is_refused_when_parsed(tasks_dir: Path, home: Path):
+    (tasks_dir / "typo").mkdir()
+    demo = (Path(__file__).parents[1] / "tasks" / "demo" / "task.yaml").read_text()
+    (tasks_dir / "typo" / "task.yaml").write_text(demo.replace("reader: demo", "reader: dmeo")
+                                                  .replace("name: demo", "name: typo"))
+    res = serbench("tasks", "show", "typo", home=home)
+    assert res.returncode == 2
+    msg = one_message(res)
+    assert "corpus.reader 'dmeo' is not a known reader" in msg and "task.yaml" in msg
