@@ -245,9 +245,15 @@ def held_out_votes(task: Task, split: Split) -> HeldOut | str:
     clip, cls, mult = clip[keep], cls[keep], mult[keep]
     per_clip = np.bincount(clip, weights=mult, minlength=len(split))
     weights = mult / per_clip[clip]
+    # identical (target, label, held-out class) pairs are merged, their weights summed
+    key = np.hstack([res.targets, res.labels[:, None], cls[:, None]])
+    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    w_u = np.bincount(inv.ravel(), weights=weights, minlength=len(uniq))
+    cls_u = uniq[:, -1].astype(np.int64)
     eps = task.spec.smoothing
-    probs = label_smooth(np.eye(k)[cls], eps) if eps > 0 else np.eye(k)[cls]
-    return HeldOut(res.targets, res.labels, probs, weights, int((per_clip > 0).sum()))
+    probs = label_smooth(np.eye(k)[cls_u], eps) if eps > 0 else np.eye(k)[cls_u]
+    return HeldOut(uniq[:, :k], uniq[:, k].astype(np.int64), probs, w_u,
+                   int((per_clip > 0).sum()))
 
 
 # ----------------------------------------------------------------------------- rows
