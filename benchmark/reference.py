@@ -67,11 +67,25 @@ class RefValue:
         return f"{self.value:.{digits}f}" if self.value is not None else "n/a"
 
 
+def _groups(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First row of each distinct row of ``key`` and each row's group (exact, hash-based)."""
+    if len(key) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    frame = pd.DataFrame(key)
+    inverse = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
+    first = np.full(int(inverse.max()) + 1, len(key), dtype=np.int64)
+    np.minimum.at(first, inverse, np.arange(len(key)))
+    return first, inverse
+
+
 def _unique(targets: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct (target, label) rows and their counts: a constant scores the same on duplicates."""
-    key = np.hstack([targets, labels[:, None]])  # exact: rounding would move the 1/K bits
-    uniq, counts = np.unique(key, axis=0, return_counts=True)
-    return uniq[:, :-1], uniq[:, -1].astype(np.int64), counts.astype(np.float64)
+    """Distinct (target, label) rows and their counts: a constant scores the same on duplicates.
+
+    Exact equality (rounding would move the 1/K bits).
+    """
+    first, inverse = _groups(np.hstack([targets, labels[:, None]]))
+    counts = np.bincount(inverse, minlength=len(first)).astype(np.float64)
+    return targets[first], labels[first].astype(np.int64), counts
 
 
 def _score_constant(names: list[str], c: np.ndarray, targets: np.ndarray, labels: np.ndarray,
@@ -174,7 +188,7 @@ def _search(metric: str, targets: np.ndarray, weights: np.ndarray, start: np.nda
             return h_t + 0.5 * float(xlogy(c, c).sum()) - float(wn @ xlogy(m, m).sum(axis=1))
 
     res = optimize.minimize(loss, np.log(np.maximum(start, 1e-6)), method="Nelder-Mead",
-                            options={"xatol": 1e-5, "fatol": 1e-8, "maxiter": 600})
+                            options={"xatol": 1e-4, "fatol": 1e-7, "maxiter": 400})
     return M.softmax(res.x)
 
 
@@ -246,13 +260,12 @@ def held_out_votes(task: Task, split: Split) -> HeldOut | str:
     per_clip = np.bincount(clip, weights=mult, minlength=len(split))
     weights = mult / per_clip[clip]
     # identical (target, label, held-out class) pairs are merged, their weights summed
-    key = np.hstack([res.targets, res.labels[:, None], cls[:, None]])
-    uniq, inv = np.unique(key, axis=0, return_inverse=True)
-    w_u = np.bincount(inv.ravel(), weights=weights, minlength=len(uniq))
-    cls_u = uniq[:, -1].astype(np.int64)
+    first, inv = _groups(np.hstack([res.targets, res.labels[:, None], cls[:, None]]))
+    w_u = np.bincount(inv, weights=weights, minlength=len(first))
+    cls_u = cls[first]
     eps = task.spec.smoothing
     probs = label_smooth(np.eye(k)[cls_u], eps) if eps > 0 else np.eye(k)[cls_u]
-    return HeldOut(uniq[:, :k], uniq[:, k].astype(np.int64), probs, w_u,
+    return HeldOut(res.targets[first], res.labels[first], probs, w_u,
                    int((per_clip > 0).sum()))
 
 
