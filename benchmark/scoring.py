@@ -526,16 +526,18 @@ def compare(task: Task, a: list[Loaded], b: list[Loaded], *, metric: str, train_
         if len(split) < n_subsets:
             refused = refused or (f"the {test_rule} test set of fold {fold} has {len(split)} "
                                   f"clips, fewer than {n_subsets} subsets (some would be empty)")
-        elif M.METRICS[metric].kind != "rank":
+        else:
             w = bs.subset_weights(len(split), n_subsets, seed)
             kind = M.METRICS[metric].kind
             for side, probs in ((sub_a, probs_a), (sub_b, probs_b)):
-                per_seed = [M.finalize(metric, w @ M.statistics(kind, split.targets, p,
-                                                                split.labels), k,
-                                       uar_classes=uc) for p in probs]
+                if kind == "rank":
+                    per_seed = [M.average_precision(M.rank_plan(split.targets, p), w)
+                                for p in probs]
+                else:
+                    per_seed = [M.finalize(metric, w @ M.statistics(kind, split.targets, p,
+                                                                    split.labels), k,
+                                           uar_classes=uc) for p in probs]
                 side.extend(np.mean(per_seed, axis=0))
-        else:
-            refused = refused or "auprc is not computed per subset"
     mean_a = float(np.mean(list(pts_a.values())))
     mean_b = float(np.mean(list(pts_b.values())))
     diff = mean_a - mean_b
