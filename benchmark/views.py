@@ -176,3 +176,29 @@ def terminal_three_by_three(board: Any, task: str, submission: str
                      f"(mean over folds and seeds {seeds})")
             return title, head, rows, notes + convention_lines(tb)
     return None
+
+
+def reference_table(task: Task, metrics: tuple[str, ...] | None = None
+                    ) -> tuple[list[str], list[list[str]], list[str]]:
+    """For ``serbench tasks show``: header, one row per (metric, test rule), and the n/a notes.
+
+    Rows hold the prior, best-constant and human values (``n/a`` where undefined; the
+    notes give each distinct reason once).
+    """
+    from .reference import reference
+
+    ref = reference(task, metrics)
+    head = ["metric", "test", "prior", "best constant", "human (held-out vote)"]
+    rows, reasons = [], {}
+    for m, by_rule in ref.items():
+        label = m + (" (paper)" if m == PAPER_METRIC else "") + \
+            (" (primary)" if m == task.spec.primary_metric else "")
+        for rule, row in by_rule.items():
+            if all(v.value is None for v in row.values()):
+                continue
+            rows.append([label, rule, *[row[k].text() for k in ROWS]])
+            for k in ROWS:
+                if row[k].value is None:
+                    reasons.setdefault(row[k].reason, f"{m} {rule} {k}")
+    notes = [f"n/a ({where} and alike): {why}" for why, where in reasons.items()]
+    return head, rows, notes

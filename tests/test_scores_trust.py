@@ -305,3 +305,13 @@ def test_terminal_three_by_three_has_reference_rows(demo, tmp_path: Path):
     assert rows[4][3] == f"{ref['AR']['best_constant'].value:.4f}"
     assert any("classes present" in n for n in notes)
     assert views.terminal_three_by_three(board, "demo", "nobody") is None
+
+
+def test_reference_table_for_tasks_show(demo):
+    head, rows, notes = views.reference_table(demo)
+    assert head[2:] == ["prior", "best constant", "human (held-out vote)"]
+    ref = reference(demo)
+    row = next(r for r in rows if r[0] == "auprc (primary)" and r[1] == "AR")
+    assert row[2:] == [ref["auprc"]["AR"][k].text() for k in ("prior", "best_constant", "human")]
+    assert any(r[0] == "multilabel_macro_f1 (paper)" for r in rows)
+    assert not any(r[0].startswith("uar") and r[1] == "AR" for r in rows)  # undefined: omitted
