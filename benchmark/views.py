@@ -189,7 +189,8 @@ def reference_table(task: Task, metrics: tuple[str, ...] | None = None
 
     ref = reference(task, metrics)
     head = ["metric", "test", "prior", "best constant", "human (held-out vote)"]
-    rows, reasons = [], {}
+    rows: list[list[str]] = []
+    reasons: dict[str, str] = {}
     for m, by_rule in ref.items():
         label = m + (" (paper)" if m == PAPER_METRIC else "") + \
             (" (primary)" if m == task.spec.primary_metric else "")
