@@ -315,3 +315,4 @@ def test_reference_table_for_tasks_show(demo):
     assert row[2:] == [ref["auprc"]["AR"][k].text() for k in ("prior", "best_constant", "human")]
     assert any(r[0] == "multilabel_macro_f1 (paper)" for r in rows)
     assert not any(r[0].startswith("uar") and r[1] == "AR" for r in rows)  # undefined: omitted
+    assert notes == []  # every shown demo row is defined
