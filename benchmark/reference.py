@@ -188,7 +188,7 @@ def _search(metric: str, targets: np.ndarray, weights: np.ndarray, start: np.nda
             return h_t + 0.5 * float(xlogy(c, c).sum()) - float(wn @ xlogy(m, m).sum(axis=1))
 
     res = optimize.minimize(loss, np.log(np.maximum(start, 1e-6)), method="Nelder-Mead",
-                            options={"xatol": 1e-4, "fatol": 1e-7, "maxiter": 400})
+                            options={"xatol": 1e-4, "fatol": 1e-7, "maxiter": 250})
     return M.softmax(res.x)
 
 
