@@ -381,3 +381,71 @@ def normalised(model: float, ref: dict[str, RefValue]) -> float | None:
     if bc is None or hu is None or abs(hu - bc) < 1e-12:
         return None
     return (model - bc) / (hu - bc)
+
+
+# ----------------------------------------------------------------------------- per-rater spread
+
+
+def human_spread(task: Task, metrics: tuple[str, ...] | None = None, *, min_votes: int = 20
+                 ) -> dict[str, dict[str, dict[str, float | int] | str]]:
+    """How raters differ: {metric: {test rule: {raters, p10, median, p90}}} or "n/a: reason".
+
+    Each rater's in-set votes on test clips (every fold's test set, pooled) are held out as
+    in the human row and scored against the target of the clip's remaining votes; a rater
+    with fewer than ``min_votes`` such votes is left out. Needs rater ids.
+    """
+    metrics = tuple(metrics or task.spec.metrics)
+    uc = task.spec.uar_classes
+    ratings = getattr(task, "ratings", None)
+    if ratings is None or ratings["rater_id"].isna().all():
+        return {m: {r: "n/a: the source has vote counts only, no rater ids"
+                    for r in task.spec.rules} for m in metrics}
+    col = {c: i for i, c in enumerate(task.spec.classes)}
+    part = ratings[(ratings["question"] == task.spec.question)
+                   & ratings["mapped_class"].isin(list(col)) & ratings["rater_id"].notna()]
+    index = pd.Index(task.counts.ids)
+    out: dict[str, dict[str, dict[str, float | int] | str]] = {m: {} for m in metrics}
+    k = task.spec.k
+    eps = task.spec.smoothing
+    for rule in task.spec.rules:
+        rows_t, rows_l, rows_c, rows_r = [], [], [], []
+        for fold in range(1, task.n_folds + 1):
+            test = task.split(fold, "test", rule)
+            votes = part[part["utterance_id"].isin(set(test.ids))]
+            if votes.empty:
+                continue
+            pos = index.get_indexer(votes["utterance_id"].to_numpy())
+            cls = votes["mapped_class"].map(col).to_numpy().astype(np.int64)
+            remaining = task.counts.counts[pos].astype(np.int64)
+            remaining[np.arange(len(pos)), cls] -= 1
+            res = apply_rule(rule, remaining, np.asarray(task.counts.other)[pos],
+                             denominator=task.spec.mr_denominator)  # type: ignore[arg-type]
+            rows_t.append(res.targets)
+            rows_l.append(res.labels)
+            rows_c.append(cls[res.keep])
+            rows_r.append(votes["rater_id"].astype(str).to_numpy()[res.keep])
+        if not rows_t:
+            for m in metrics:
+                out[m][rule] = "n/a: no rated test clip"
+            continue
+        targets, labels = np.vstack(rows_t), np.concatenate(rows_l)
+        cls_all, raters = np.concatenate(rows_c), np.concatenate(rows_r)
+        probs = label_smooth(np.eye(k)[cls_all], eps) if eps > 0 else np.eye(k)[cls_all]
+        names, counts = np.unique(raters, return_counts=True)
+        kept = names[counts >= min_votes]
+        scores: dict[str, list[float]] = {m: [] for m in metrics}
+        for r in kept:
+            sel = raters == r
+            lab = labels[sel] if (labels[sel] >= 0).all() else None
+            ms = [m for m in metrics if lab is not None or M.METRICS[m].kind != "single"]
+            for m, v in M.compute(ms, targets[sel], probs[sel], lab, uar_classes=uc).items():
+                scores[m].append(v)
+        for m in metrics:
+            if not scores[m]:
+                out[m][rule] = (f"n/a: no rater has {min_votes} held-out votes with a target"
+                                if not len(kept) else "n/a: needs a consensus label")
+                continue
+            q = np.quantile(scores[m], [0.1, 0.5, 0.9])
+            out[m][rule] = {"raters": len(scores[m]), "p10": round(float(q[0]), 6),
+                            "median": round(float(q[1]), 6), "p90": round(float(q[2]), 6)}
+    return out

@@ -316,3 +316,38 @@ def test_reference_table_for_tasks_show(demo):
     assert any(r[0] == "multilabel_macro_f1 (paper)" for r in rows)
     assert not any(r[0].startswith("uar") and r[1] == "AR" for r in rows)  # undefined: omitted
     assert notes == []  # every shown demo row is defined
+
+
+def test_human_spread_over_raters(demo):
+    from serbench.reference import human_spread
+
+    spread = human_spread(demo, ("uar", "brier"))
+    mr = spread["uar"]["MR"]
+    assert isinstance(mr, dict) and mr["raters"] == 40  # the demo's 40 simulated raters
+    assert mr["p10"] <= mr["median"] <= mr["p90"]
+    assert spread["uar"]["AR"] == "n/a: needs a consensus label"
+    # one rater, by hand: its AR held-out votes against the targets of the remaining votes
+    r = demo.ratings[demo.ratings["rater_id"].notna() & (demo.ratings["question"] == "primary")]
+    ar_ids = set(np.concatenate([demo.split(f, "test", "AR").ids for f in range(1, 6)]))
+    counts = {u: c for u, c in zip(demo.counts.ids, demo.counts.counts, strict=True)}
+    per_rater = {}
+    for rater, votes in r[r["utterance_id"].isin(ar_ids)].groupby("rater_id"):
+        b = []
+        for u, label in zip(votes["utterance_id"], votes["mapped_class"], strict=True):
+            v = demo.spec.classes.index(label)
+            rest = counts[u].astype(float)
+            rest[v] -= 1
+            if rest.sum() == 0:
+                continue
+            pred = np.full(6, 0.05 / 5)
+            pred[v] = 0.95
+            b.append(((pred - rest / rest.sum()) ** 2).sum())
+        if len(b) >= 20:
+            per_rater[rater] = np.mean(b)
+    ar = spread["brier"]["AR"]
+    assert isinstance(ar, dict) and ar["raters"] == len(per_rater)
+    assert ar["median"] == pytest.approx(np.median(list(per_rater.values())), abs=1e-6)
+    counts_only = CountsTask([[1, 2], [2, 1]], ["test", "train"])
+    counts_only.ratings = None  # type: ignore[attr-defined]
+    assert human_spread(counts_only)["auprc"]["AR"].startswith(  # type: ignore[arg-type]
+        "n/a: the source has vote counts only")
