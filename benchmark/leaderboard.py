@@ -29,25 +29,24 @@ from typing import Any
 
 import numpy as np
 
-from . import atomic, plots
+from . import atomic, plots, views
 from . import bootstrap as bs
 from .errors import InputError, NotPrepared, SerbenchError
-from .metrics import LOWER_IS_BETTER
+from .metrics import PAPER_METRIC
 from .records import Record, find_records
-from .scoring import Aggregate, CellScores, aggregate, score_record
+from .reference import ROWS, reference
+from .scoring import (
+    CellScores,
+    aggregate,
+    conventions,
+    independent_outputs,
+    load_probs,
+    score_fold,
+)
 from .tasks import load_task
-from .tasks.task import Task
+from .views import MISSING, TaskBoard
 
-MISSING = "—"
-SECONDARY = (("uar", "MR"), ("macro_f1", "PR"), ("multilabel_micro_f1", "AR"), ("kl", "AR"),
-             ("js", "AR"), ("ece", "AR"))
-
-
-@dataclass
-class TaskBoard:
-    task: Task
-    aggregates: list[Aggregate]
-    versions: dict[str, str]
+__all__ = ["MISSING", "Board", "TaskBoard", "build", "check", "write"]
 
 
 @dataclass
@@ -72,68 +71,60 @@ def build(runs: str | Path, *, n_resamples: int = bs.DEFAULT_RESAMPLES, seed: in
             continue
         cells: dict[str, list[CellScores]] = {}
         versions: dict[str, str] = {}
+        loaded: dict[int, list[tuple[Any, ...]]] = {}
         for r in sorted(by_task[name], key=lambda r: str(r.path)):
             try:
-                s = score_record(task, r, n_resamples=n_resamples, seed=seed)
+                ids, probs = load_probs(task, r)
+                loaded.setdefault(r.key.fold, []).append(
+                    (r.key, ids, probs, independent_outputs(r)))
+                versions[r.key.submission] = str(r.data["submission"].get("version", ""))
             except SerbenchError as exc:
                 board.skipped.append((str(r.path), str(exc).splitlines()[0]))
-                continue
             finally:
                 if progress is not None:
                     progress()
-            cells.setdefault(s.key.submission, []).append(s)
-            versions[s.key.submission] = str(r.data["submission"].get("version", ""))
-        aggs = [aggregate(task, cells[sub]) for sub in sorted(cells)]
-        board.tasks.append(TaskBoard(task, aggs, versions))
+        # every cell of a fold (all submissions and seeds) on one set of clip resamples
+        for fold in sorted(loaded):
+            for s in score_fold(task, [c[:3] for c in loaded[fold]], n_resamples=n_resamples,
+                                seed=seed, independent=[c[3] for c in loaded[fold]]):
+                cells.setdefault(s.key.submission, []).append(s)
+        aggs = [aggregate(task, cells[sub], seed=seed) for sub in sorted(cells)]
+        board.tasks.append(TaskBoard(task, aggs, versions, reference(task), conventions(task)))
     board.skipped.sort()
     return board
 
 
-def _fmt(v: float | None, digits: int = 4) -> str:
-    return MISSING if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
-
-
-def _rows(tb: TaskBoard) -> list[dict[str, Any]]:
-    """One row per (submission, training rule), sorted by the primary metric."""
-    spec = tb.task.spec
-    pm = spec.primary_metric
-    rows = []
-    for agg in tb.aggregates:
-        for train in spec.rules:
-            key = (train, "AR", pm)
-            row = {
-                "submission": agg.submission, "version": tb.versions.get(agg.submission, ""),
-                "train_rule": train, "folds": f"{agg.folds_done[train]}/{agg.n_folds}",
-                "seeds": len(agg.seeds), "complete": agg.complete[train],
-                "primary": agg.mean.get(key), "primary_std": agg.std.get(key),
-                "primary_ci": agg.ci.get(key),
-            }
-            for m, test in SECONDARY:
-                if m in spec.metrics:
-                    row[f"{m}@{test}"] = agg.mean.get((train, test, m))
-            rows.append(row)
-    sign = -1.0 if pm not in LOWER_IS_BETTER else 1.0
-    rows.sort(key=lambda r: (r["primary"] is None,
-                             sign * (r["primary"] if r["primary"] is not None else 0.0),
-                             r["submission"], r["train_rule"]))
-    return rows
-
-
-def _three_by_three(tb: TaskBoard, agg: Aggregate) -> np.ndarray:
-    rules = tb.task.spec.rules
-    pm = tb.task.spec.primary_metric
-    return np.array([[agg.mean.get((tr, te, pm), np.nan) for te in rules] for tr in rules])
+_fmt = views.fmt
+_rows = views.table_rows
+_three_by_three = views.three_by_three_values
 
 
 # ----------------------------------------------------------------------------- writers
 
 
+def _legend() -> list[str]:
+    return ["Primary metric on the AR (all-inclusive) test set: mean over folds and training "
+            "seeds, [95% hierarchical bootstrap interval: training seeds, then test clips], "
+            "± standard deviation over folds (of the seed means), ± sd over seeds. "
+            f"`{MISSING}` marks a missing result (not every fold of every seed was run), "
+            "never a zero; `n/a` marks a value that is not defined, with the reason below. "
+            "Reference rows are computed from the ratings alone (docs/methods/scores.md): "
+            "`prior` = the training split's class distribution for every clip, `best "
+            "constant` = the input-independent prediction that scores best on the training "
+            "split, `human` = one held-out rater vote scored against the target of the "
+            "clip's remaining votes. `normalised` = (model − best constant) / (human − best "
+            "constant)."]
+
+
+def _notes(rows: list[dict[str, Any]]) -> list[str]:
+    return [f"- {r['submission']}, {col if col != 'primary' else 'primary'}: n/a ({why})"
+            for r in rows for col, why in r["notes"].items()]
+
+
 def _markdown(board: Board) -> str:
     out = ["# serbench leaderboard", "",
            "Generated by `serbench leaderboard` from the run records under `runs/`; do not edit.",
-           "Primary metric on the AR (all-inclusive) test set: mean over folds and seeds, "
-           "[95% bootstrap interval over test clips], ± standard deviation over folds. "
-           f"`{MISSING}` marks a missing result (not every fold was run), never a zero.", ""]
+           *_legend(), ""]
     if not board.tasks:
         out += ["No scored run records yet: run cells are written under `runs/` (see the "
                 "project README) and this page is regenerated with `serbench leaderboard`.", ""]
@@ -143,26 +134,32 @@ def _markdown(board: Board) -> str:
         out += [f"## {spec.name}", "",
                 f"{spec.k} classes, {tb.task.n_folds} folds, task fingerprint `{fp}`; "
                 f"primary metric `{spec.primary_metric}`.", ""]
+        out += [f"- {line}" for line in views.convention_lines(tb)] + [""]
         rows = _rows(tb)
-        sec = [k for k in (rows[0] if rows else {}) if "@" in k]
+        sec = [views.column_name(m, te) for m, te in views.secondary(tb)]
         head = ["submission", "version", "train rule", f"{spec.primary_metric} (AR test)",
-                "95% CI", "± sd", *sec, "folds", "seeds"]
+                "95% CI", "± sd folds", "± sd seeds", "normalised", *sec, "folds", "seeds"]
         out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in rows:
             ci = r["primary_ci"]
+            ref = r["kind"] == "reference"
+
+            def cell(col: str, v: float | None, r: dict[str, Any] = r) -> str:
+                return views.NA if col in r["notes"] else _fmt(v)
+
             out.append("| " + " | ".join([
-                r["submission"], r["version"], r["train_rule"], _fmt(r["primary"]),
+                f"*{r['submission']}*" if ref else r["submission"], r["version"],
+                r["train_rule"], cell("primary", r["primary"]),
                 MISSING if ci is None else f"[{ci[0]:.4f}, {ci[1]:.4f}]",
-                _fmt(r["primary_std"]), *[_fmt(r[k]) for k in sec], r["folds"],
-                str(r["seeds"])]) + " |")
+                _fmt(r["primary_std"]), _fmt(r["primary_seed_std"]), _fmt(r["normalised"]),
+                *[cell(k, r[k]) for k in sec], r["folds"], str(r["seeds"])]) + " |")
         out.append("")
+        out += _notes(rows) + ([""] if _notes(rows) else [])
         for agg in tb.aggregates:
-            m = _three_by_three(tb, agg)
+            head3, body = views.three_by_three_rows(tb, agg)
             out += [f"### {agg.submission}: training rule × test rule ({spec.primary_metric})", "",
-                    "| train \\ test | " + " | ".join(spec.rules) + " |",
-                    "|---|" + "---|" * len(spec.rules)]
-            for i, tr in enumerate(spec.rules):
-                out.append(f"| {tr} | " + " | ".join(_fmt(v) for v in m[i]) + " |")
+                    "| " + " | ".join(head3) + " |", "|---|" + "---|" * (len(head3) - 1)]
+            out += ["| " + " | ".join(row) + " |" for row in body]
             out.append("")
     if board.skipped:
         out += ["## Skipped records", ""]
@@ -176,21 +173,32 @@ def _csv(board: Board) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["task", "task_fingerprint", "submission", "version", "train_rule", "test_rule",
                 "metric", "mean", "std", "ci_low", "ci_high", "folds_done", "n_folds", "seeds",
-                "complete"])
+                "complete", "seed_std", "note"])
     for tb in board.tasks:
         spec = tb.task.spec
+        fpr = tb.task.fingerprint["fingerprint"]
         for agg in tb.aggregates:
             for tr in spec.rules:
                 for te in spec.rules:
                     for m in spec.metrics:
                         key = (tr, te, m)
                         ci = agg.ci.get(key)
-                        w.writerow([spec.name, tb.task.fingerprint["fingerprint"], agg.submission,
+                        w.writerow([spec.name, fpr, agg.submission,
                                     tb.versions.get(agg.submission, ""), tr, te, m,
                                     _fmt(agg.mean.get(key), 6), _fmt(agg.std.get(key), 6),
                                     _fmt(ci[0] if ci else None, 6), _fmt(ci[1] if ci else None, 6),
                                     agg.folds_done[tr], agg.n_folds, len(agg.seeds),
-                                    agg.complete[tr]])
+                                    agg.complete[tr], _fmt(agg.seed_std.get(key), 6), ""])
+        for m in spec.metrics:
+            for te in spec.rules:
+                for kind in ROWS:
+                    v = tb.reference.get(m, {}).get(te, {}).get(kind)
+                    if v is None:
+                        continue
+                    w.writerow([spec.name, fpr, f"reference:{kind}", "", "", te, m,
+                                views.NA if v.value is None else _fmt(v.value, 6), "", "", "",
+                                tb.task.n_folds, tb.task.n_folds, "", True, "",
+                                v.reason])
     return buf.getvalue()
 
 
@@ -209,6 +217,7 @@ def _json(board: Board) -> dict[str, Any]:
                     cells[f"{tr}->{te}"] = {
                         m: {"mean": num(agg.mean.get((tr, te, m))),
                             "std": num(agg.std.get((tr, te, m))),
+                            "seed_std": num(agg.seed_std.get((tr, te, m))),
                             "ci95": [num(x) for x in agg.ci[(tr, te, m)]]
                             if (tr, te, m) in agg.ci else None}
                         for m in spec.metrics}
@@ -216,9 +225,12 @@ def _json(board: Board) -> dict[str, Any]:
                          "version": tb.versions.get(agg.submission, ""),
                          "seeds": agg.seeds, "folds_done": agg.folds_done,
                          "complete": agg.complete, "cells": cells})
+        ref = {m: {te: {kind: v.as_json() for kind, v in rows.items()}
+                   for te, rows in by.items()} for m, by in tb.reference.items()}
         tasks.append({"task": spec.name, "fingerprint": tb.task.fingerprint["fingerprint"],
                       "classes": list(spec.classes), "primary_metric": spec.primary_metric,
-                      "n_folds": tb.task.n_folds, "submissions": subs})
+                      "paper_metric": PAPER_METRIC, "conventions": tb.conventions,
+                      "n_folds": tb.task.n_folds, "submissions": subs, "reference": ref})
     return {"tasks": tasks, "skipped": [{"record": p, "why": w} for p, w in board.skipped]}
 
 
@@ -242,7 +254,8 @@ _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;colo
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;
 text-align:right}th{background:#f0f0f0;cursor:pointer}td:first-child,th:first-child{text-align:left}
 .plots{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}.plots img{max-width:560px}
-.missing{color:#999}.wide{overflow-x:auto}"""
+.missing{color:#999}.wide{overflow-x:auto}
+.reference td{font-style:italic;background:#fafafa}"""
 
 
 def _cell(v: float | None, digits: int = 4) -> str:
@@ -254,38 +267,53 @@ def _cell(v: float | None, digits: int = 4) -> str:
 def _html(board: Board, plot_files: dict[str, list[tuple[str, str]]]) -> str:
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>serbench leaderboard</title>",
              f"<style>{_CSS}</style></head><body><h1>serbench leaderboard</h1>",
-             "<p>Primary metric on the AR (all-inclusive) test set: mean over folds and seeds, "
-             "95% bootstrap interval over test clips, standard deviation over folds. "
-             f"{MISSING} = missing (never zero). Click a column to sort.</p>"]
+             "<p>" + html.escape(" ".join(_legend())) + " Click a column to sort.</p>"]
     for tb in board.tasks:
         spec = tb.task.spec
         fp = tb.task.fingerprint["fingerprint"][:12]
         parts.append(f"<h2 id='{html.escape(spec.name)}'>{html.escape(spec.name)}</h2>"
                      f"<p>{spec.k} classes, {tb.task.n_folds} folds, "
                      f"fingerprint <code>{fp}</code>, "
-                     f"primary metric <code>{spec.primary_metric}</code></p>")
+                     f"primary metric <code>{spec.primary_metric}</code></p><ul>"
+                     + "".join(f"<li>{html.escape(x)}</li>" for x in views.convention_lines(tb))
+                     + "</ul>")
         rows = _rows(tb)
-        sec = [k for k in (rows[0] if rows else {}) if "@" in k]
+        sec = [views.column_name(m, te) for m, te in views.secondary(tb)]
         head = ["submission", "version", "train rule", f"{spec.primary_metric} (AR)", "CI low",
-                "CI high", "± sd", *sec, "folds", "seeds"]
+                "CI high", "± sd folds", "± sd seeds", "normalised", *sec, "folds", "seeds"]
         parts.append("<div class='wide'><table class='sortable'><thead><tr>"
                      + "".join(f"<th>{html.escape(h)}</th>" for h in head)
                      + "</tr></thead><tbody>")
         for r in rows:
             ci = r["primary_ci"] or (None, None)
-            parts.append("<tr><td>" + html.escape(r["submission"]) + "</td><td>"
+
+            def cell(col: str, v: float | None, r: dict[str, Any] = r) -> str:
+                if col in r["notes"]:
+                    return (f'<td class="missing" title="{html.escape(r["notes"][col])}">'
+                            f"{views.NA}</td>")
+                return _cell(v)
+
+            cls = " class='reference'" if r["kind"] == "reference" else ""
+            parts.append(f"<tr{cls}><td>" + html.escape(r["submission"]) + "</td><td>"
                          + html.escape(r["version"]) + "</td><td>" + r["train_rule"] + "</td>"
-                         + _cell(r["primary"]) + _cell(ci[0]) + _cell(ci[1])
-                         + _cell(r["primary_std"]) + "".join(_cell(r[k]) for k in sec)
+                         + cell("primary", r["primary"]) + _cell(ci[0]) + _cell(ci[1])
+                         + _cell(r["primary_std"]) + _cell(r["primary_seed_std"])
+                         + _cell(r["normalised"]) + "".join(cell(k, r[k]) for k in sec)
                          + f"<td>{r['folds']}</td><td>{r['seeds']}</td></tr>")
         parts.append("</tbody></table></div>")
+        notes = _notes(rows)
+        if notes:
+            parts.append("<ul>" + "".join(f"<li>{html.escape(n[2:])}</li>" for n in notes)
+                         + "</ul>")
         for agg in tb.aggregates:
-            m = _three_by_three(tb, agg)
+            head3, body = views.three_by_three_rows(tb, agg)
             parts.append(f"<h3>{html.escape(agg.submission)}: training rule × test rule</h3>"
-                         "<table class='sortable'><thead><tr><th>train \\ test</th>"
-                         + "".join(f"<th>{r}</th>" for r in spec.rules) + "</tr></thead><tbody>")
-            for i, tr in enumerate(spec.rules):
-                parts.append(f"<tr><td>{tr}</td>" + "".join(_cell(v) for v in m[i]) + "</tr>")
+                         "<table><thead><tr>"
+                         + "".join(f"<th>{html.escape(h)}</th>" for h in head3)
+                         + "</tr></thead><tbody>")
+            for row in body:
+                parts.append("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in row)
+                             + "</tr>")
             parts.append("</tbody></table>")
         parts.append("<div class='plots'>")
         for src, alt in plot_files.get(spec.name, []):

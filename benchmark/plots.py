@@ -7,6 +7,7 @@ give byte-identical SVG files, so a regenerated leaderboard does not change.
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import matplotlib
 
@@ -14,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-_RC = {"svg.hashsalt": "serbench", "svg.fonttype": "none", "font.size": 9,
+_RC: Any = {"svg.hashsalt": "serbench", "svg.fonttype": "none", "font.size": 9,
        "font.family": "DejaVu Sans"}
 
 

@@ -157,8 +157,13 @@ def find_records(root: str | Path) -> tuple[list[Record], list[tuple[Path, str]]
 
 
 def read_predictions(path: str | Path, classes: list[str] | tuple[str, ...],
-                     expected_ids: np.ndarray) -> np.ndarray:
-    """Probabilities [N, K] aligned with ``expected_ids``; every defect is an error."""
+                     expected_ids: np.ndarray, *, independent: bool = False) -> np.ndarray:
+    """Probabilities [N, K] aligned with ``expected_ids``; every defect is an error.
+
+    ``independent`` (issue 15, multi-label outputs; scores branch): the cell declared
+    independent per-class probabilities, so each value must lie in [0, 1] and rows
+    need not sum to 1.
+    """
     path = Path(path)
     try:
         if path.suffix == ".csv":
@@ -192,7 +197,9 @@ def read_predictions(path: str | Path, classes: list[str] | tuple[str, ...],
         raise InputError(f"probabilities must be numbers: {exc}", file=path) from exc
     for bad, what in ((~np.isfinite(probs).all(axis=1), "NaN or infinite probability"),
                       ((probs < 0).any(axis=1), "negative probability"),
-                      (np.abs(probs.sum(axis=1) - 1.0) > SUM_TOLERANCE,
+                      ((probs > 1.0 + SUM_TOLERANCE).any(axis=1) if independent else
+                       np.abs(probs.sum(axis=1) - 1.0) > SUM_TOLERANCE,
+                       "probability above 1" if independent else
                        f"probabilities do not sum to 1 (tolerance {SUM_TOLERANCE})")):
         if bad.any():
             i = int(np.flatnonzero(bad)[0])

@@ -86,8 +86,13 @@ def feature_spec(sub: Submission) -> FeatureSpec | None:
     return spec
 
 
-def check_probabilities(probs: Any, n: int, k: int) -> np.ndarray:
-    """Validate a submission's output; raise ValueError saying what is wrong."""
+def check_probabilities(probs: Any, n: int, k: int, *, independent: bool = False) -> np.ndarray:
+    """Validate a submission's output; raise ValueError saying what is wrong.
+
+    ``independent`` (scores branch, issue 15 multi-label outputs): the submission
+    declared ``outputs = "independent"``, so each value is a probability in [0, 1]
+    and rows are kept as they are (the scorer normalises only for distribution metrics).
+    """
     try:
         p = np.asarray(probs, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -99,6 +104,11 @@ def check_probabilities(probs: Any, n: int, k: int) -> np.ndarray:
         raise ValueError(f"predict_proba returned NaN or inf in {bad} rows")
     if (p < 0).any():
         raise ValueError("predict_proba returned negative probabilities")
+    if independent:  # scores branch: multi-label outputs
+        if (p > 1.0 + SUM_TOLERANCE).any():
+            raise ValueError("predict_proba returned a probability above 1 (outputs = "
+                             "'independent' means one probability in [0, 1] per class)")
+        return np.minimum(p, 1.0)
     worst = float(np.abs(p.sum(axis=1) - 1.0).max()) if n else 0.0
     if worst > SUM_TOLERANCE:
         raise ValueError(f"predict_proba rows do not sum to 1 (worst off by {worst:.3g}); "
@@ -125,6 +135,10 @@ class Runner:
                  load_models: str | Path | None = None) -> None:
         self.task = task
         self.cls = submission
+        if submission.outputs not in ("distribution", "independent"):  # scores branch
+            raise InputError(f"submission {submission.name!r} declares outputs = "
+                             f"{submission.outputs!r}",
+                             fix='use outputs = "distribution" or "independent"')
         #: The name records and the leaderboard use: the plugin's name, or a variant
         #: label such as ``blstm-fc+kl+pen0.2`` when one plugin runs in several configurations.
         self.label = label or submission.name
@@ -359,8 +373,9 @@ class Runner:
             idx = np.flatnonzero(have)
             for start in range(0, len(idx), PREDICT_BATCH):
                 part = idx[start:start + PREDICT_BATCH]
-                probs[part] = check_probabilities(sub.predict_proba(test.take(part)),
-                                                  len(part), k)
+                probs[part] = check_probabilities(
+                    sub.predict_proba(test.take(part)), len(part), k,
+                    independent=self.cls.outputs == "independent")  # scores branch
             predict_s = time.perf_counter() - t_pred
             ckpt = None
             if self.save_models:
@@ -381,6 +396,7 @@ class Runner:
                            "version": self.cls.version,
                            "class": f"{self.cls.__module__}.{self.cls.__qualname__}"},
             "config": sub.config(), "target_kind": spec.target_kind, "cell_seed": seed,
+            "outputs": self.cls.outputs,  # scores branch: "distribution" or "independent"
             "device": self.device, "amp_dtype": amp, "versions": provenance.versions(),
             "threads": provenance.threads(),
             "git_commit": provenance.git_commit(),

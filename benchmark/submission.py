@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,7 @@ import pandas as pd
 from .targets import hard_labels, label_smooth, multi_hot
 from .vocab import TargetKind
 
+OutputKind = Literal["distribution", "independent"]  # scores branch
 #: The target kind a rule gives by default (consensus rules are one-hot).
 RULE_TARGET: dict[str, TargetKind] = {"MR": "hard", "PR": "hard", "AR": "distribution"}
 
@@ -131,6 +132,12 @@ class Submission:
     features: ClassVar[Any] = None
     #: Training rule -> target kind; override to train e.g. with multi-hot targets.
     target_kinds: ClassVar[dict[str, TargetKind]] = RULE_TARGET
+    #: scores branch (issue 15, multi-label outputs): ``"distribution"`` (rows sum to 1)
+    #: or ``"independent"`` (one probability in [0, 1] per class, e.g. sigmoid outputs).
+    #: Independent outputs are scored as they are by the single-label (argmax),
+    #: multi-label (1/K bits) and ranking metrics and normalised to sum to 1 only for
+    #: the distribution metrics.
+    outputs: ClassVar[OutputKind] = "distribution"
 
     def __init__(self, **config: Any) -> None:
         self._config = dict(config)
@@ -147,7 +154,8 @@ class Submission:
         """Train on ``train`` (select on ``dev``); inference-only submissions skip it."""
 
     def predict_proba(self, batch: Data) -> np.ndarray:
-        """Class probabilities [len(batch), K], rows summing to 1."""
+        """Class probabilities [len(batch), K]: rows summing to 1, or independent
+        per-class probabilities when ``outputs = "independent"``."""
         raise NotImplementedError
 
     def checkpoint(self) -> dict[str, Any]:

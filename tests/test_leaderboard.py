@@ -54,9 +54,16 @@ def test_contents(runs: Path, tmp_path: Path):
     top = agg.mean[("AR", "AR", "multilabel_macro_f1")]
     assert f"{top:.4f}" in readme
     csv_lines = (tmp_path / "leaderboard.csv").read_text().splitlines()
-    assert len(csv_lines) == 1 + 2 * 9 * 10  # 2 submissions x 3x3 cells x 10 metrics
+    n_metrics = len(board.tasks[0].task.spec.metrics)
+    # 2 submissions x 3x3 cells x metrics, then 3 reference rows x 3 test rules x metrics
+    assert len(csv_lines) == 1 + 2 * 9 * n_metrics + 3 * 3 * n_metrics
     row = next(x for x in csv_lines if x.startswith("demo,") and ",prior,0.1,MR,AR,kl," in x)
-    assert ",—,—," in row and row.endswith(",3,5,1,False")
+    assert ",—,—," in row and row.endswith(",3,5,1,False,—,")
+    # reference rows: a number, or n/a with its reason (UAR needs a consensus label on AR)
+    na = next(x for x in csv_lines if ",reference:human,,,AR,uar," in x)
+    assert ",n/a," in na and "consensus label" in na
+    assert "*reference: best constant*" in readme and "*reference: human (held-out vote)*" in readme
+    assert "classes present in each test set" in readme and "one-hot consensus" in readme
 
 
 def test_index_html_renders_in_headless_chromium(runs: Path, tmp_path: Path):

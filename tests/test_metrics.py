@@ -57,7 +57,7 @@ def test_hand_computed_distribution():
     assert r["js"] == pytest.approx(js)
     # ECE: bits (1, 1, 0); bins of p: 0.25 -> bin 3, 0.5 -> bin 7, 0.25 -> bin 3;
     # |gap| per class = |0.25 - 1|, |0.5 - 1|, |0.25 - 0| -> mean 0.5
-    assert r["ece"] == pytest.approx(0.5)
+    assert r["ece_bits"] == pytest.approx(0.5)
 
 
 def test_kl_epsilon_bounds_zero_predictions():
@@ -105,7 +105,7 @@ def test_ece_against_a_loop():
             if inb.any():
                 total += inb.sum() / n * abs(probs[inb, c].mean() - bits[inb, c].mean())
         eces.append(total)
-    assert M.compute(["ece"], targets, probs)["ece"] == pytest.approx(np.mean(eces))
+    assert M.compute(["ece_bits"], targets, probs)["ece_bits"] == pytest.approx(np.mean(eces))
 
 
 def test_weights_are_resampling():

@@ -17,24 +17,13 @@ from typing import Any
 
 import yaml
 
+from .. import metrics as _metrics
 from ..errors import InputError
 from ..ratings import OTHER, QUESTIONS
 from ..rules import RULES
 
-#: Metric names a task may list (implemented by the scorer).
-METRICS = (
-    "uar",
-    "weighted_accuracy",
-    "macro_f1",
-    "micro_f1",
-    "multilabel_macro_f1",
-    "multilabel_micro_f1",
-    "hamming",
-    "kl",
-    "js",
-    "cosine",
-    "ece",
-)
+#: Metric names a task may list (implemented by the scorer; scores branch: from metrics.ALL).
+METRICS = _metrics.ALL
 GROUP_COLUMNS = ("speaker_id", "session")
 _KEYS = {
     "name",
@@ -54,6 +43,7 @@ _KEYS = {
     "source",
     "license",
     "frozen",
+    "uar_classes",  # scores branch: UAR class convention, not a target setting
 }
 
 
@@ -91,6 +81,9 @@ class TaskSpec:
     #: fingerprint ships, each lab's build reports its own fingerprint to compare.
     frozen: bool = True
     path: Path | None = field(default=None, compare=False)
+    #: UAR averages recall over the classes ``present`` in each test set or over ``all``
+    #: classes. A scoring convention, not a target setting: it is not in the fingerprint.
+    uar_classes: str = "present"
 
     @property
     def k(self) -> int:
@@ -200,11 +193,17 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
         folds.append(FoldSpec(test, dev))
     if not folds:
         raise InputError("folds.splits is empty", file=file)
-    metrics = _strs(data.get("metrics", list(METRICS)), "metrics", file)
+    metrics = _strs(data.get("metrics", list(_metrics.DEFAULT)), "metrics", file)
+    metrics = tuple(_metrics.RENAMED.get(m, m) for m in metrics)  # "ece" is now "ece_bits"
     unknown_m = sorted(set(metrics) - set(METRICS))
     if unknown_m:
         raise InputError(f"unknown metrics {unknown_m}", file=file, fix=f"known: {list(METRICS)}")
     primary = str(data.get("primary_metric", metrics[0]))
+    primary = _metrics.RENAMED.get(primary, primary)
+    uar_classes = str(data.get("uar_classes", "present"))
+    if uar_classes not in _metrics.UAR_CLASSES:
+        raise InputError(f"uar_classes must be one of {_metrics.UAR_CLASSES}, not "
+                         f"{uar_classes!r}", file=file)
     if primary not in metrics:
         raise InputError(f"primary_metric {primary!r} is not among metrics", file=file)
     excl = data.get("mr_exclusions") or {}
@@ -231,6 +230,7 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
         license=str(data.get("license", "")).strip(),
         frozen=_frozen(data.get("frozen", True), file),
         path=file,
+        uar_classes=uar_classes,
     )
 
 

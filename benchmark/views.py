@@ -1,0 +1,205 @@
+"""The leaderboard's view model: one place that decides what a table row and a 3x3 hold.
+
+Markdown, HTML, CSV, JSON, the plots (:mod:`serbench.leaderboard`) and the
+terminal table that ``serbench run`` prints (:func:`terminal_three_by_three`)
+all read these functions, so the 3x3 (training rule x test rule) exists once
+and the reference rows (prior, best constant, human; :mod:`serbench.reference`)
+sit beside the submissions everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .metrics import LOWER_IS_BETTER, PAPER_METRIC
+from .reference import ROWS, RefValue, normalised
+from .scoring import Aggregate
+from .tasks.task import Task
+
+MISSING = "—"
+NA = "n/a"
+#: Secondary columns of the main table: (metric, test rule, label suffix).
+SECONDARY = (("uar", "MR"), ("macro_f1", "PR"), (PAPER_METRIC, "AR"), ("nll", "AR"),
+             ("brier", "AR"), ("ece_classwise", "AR"))
+REFERENCE_LABEL = {"prior": "reference: prior", "best_constant": "reference: best constant",
+                   "human": "reference: human (held-out vote)"}
+
+
+@dataclass
+class TaskBoard:
+    """One task's scored submissions, reference rows and printed conventions."""
+
+    task: Task
+    aggregates: list[Aggregate]
+    versions: dict[str, str]
+    reference: dict[str, dict[str, dict[str, RefValue]]] = field(default_factory=dict)
+    conventions: dict[str, str] = field(default_factory=dict)
+
+
+def fmt(v: float | None, digits: int = 4) -> str:
+    return MISSING if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
+
+
+def primary_test_rule(tb: TaskBoard) -> str:
+    """The test rule of the primary column: AR (the complete test set)."""
+    return "AR" if "AR" in tb.task.spec.rules else tb.task.spec.rules[-1]
+
+
+def secondary(tb: TaskBoard) -> list[tuple[str, str]]:
+    spec = tb.task.spec
+    pm = spec.primary_metric
+    return [(m, te) for m, te in SECONDARY
+            if m in spec.metrics and te in spec.rules and (m, te) != (pm, primary_test_rule(tb))]
+
+
+def column_name(metric: str, test: str) -> str:
+    return f"{metric}@{test}" + (" (paper)" if metric == PAPER_METRIC else "")
+
+
+def table_rows(tb: TaskBoard) -> list[dict[str, Any]]:
+    """One row per (submission, training rule), sorted by the primary metric, then references.
+
+    Reference rows have ``kind`` "reference", no training rule, and hold
+    ``RefValue``-derived numbers or None with ``notes`` (the n/a reasons).
+    """
+    spec = tb.task.spec
+    pm = spec.primary_metric
+    pt = primary_test_rule(tb)
+    sec = secondary(tb)
+    rows = []
+    for agg in tb.aggregates:
+        for train in spec.rules:
+            key = (train, pt, pm)
+            row: dict[str, Any] = {
+                "kind": "submission", "submission": agg.submission,
+                "version": tb.versions.get(agg.submission, ""),
+                "train_rule": train, "folds": f"{agg.folds_done[train]}/{agg.n_folds}",
+                "seeds": len(agg.seeds), "complete": agg.complete[train],
+                "primary": agg.mean.get(key), "primary_std": agg.std.get(key),
+                "primary_seed_std": agg.seed_std.get(key), "primary_ci": agg.ci.get(key),
+                "notes": {},
+            }
+            ref = tb.reference.get(pm, {}).get(pt)
+            row["normalised"] = (normalised(row["primary"], ref)
+                                 if ref and row["primary"] is not None else None)
+            for m, test in sec:
+                row[column_name(m, test)] = agg.mean.get((train, test, m))
+            rows.append(row)
+    sign = -1.0 if pm not in LOWER_IS_BETTER else 1.0
+    rows.sort(key=lambda r: (r["primary"] is None,
+                             sign * (r["primary"] if r["primary"] is not None else 0.0),
+                             r["submission"], r["train_rule"]))
+    for kind in ROWS:
+        ref_row: dict[str, Any] = {
+            "kind": "reference", "submission": REFERENCE_LABEL[kind], "version": "",
+            "train_rule": "", "folds": f"{tb.task.n_folds}/{tb.task.n_folds}", "seeds": "",
+            "complete": True, "primary_std": None, "primary_seed_std": None,
+            "primary_ci": None, "notes": {}}
+        v = tb.reference.get(pm, {}).get(pt, {}).get(kind)
+        ref_row["primary"] = v.value if v else None
+        ref_row["normalised"] = None
+        if v is not None and v.value is None:
+            ref_row["notes"]["primary"] = v.reason
+        for m, test in sec:
+            rv = tb.reference.get(m, {}).get(test, {}).get(kind)
+            ref_row[column_name(m, test)] = rv.value if rv else None
+            if rv is not None and rv.value is None:
+                ref_row["notes"][column_name(m, test)] = rv.reason
+        rows.append(ref_row)
+    return rows
+
+
+def three_by_three_values(tb: TaskBoard, agg: Aggregate, metric: str | None = None
+                          ) -> np.ndarray:
+    """[train rule, test rule] means of ``metric`` (default: the primary); NaN = missing."""
+    rules = tb.task.spec.rules
+    m = metric or tb.task.spec.primary_metric
+    return np.array([[agg.mean.get((tr, te, m), np.nan) for te in rules] for tr in rules])
+
+
+def reference_by_test_rule(tb: TaskBoard, metric: str | None = None
+                           ) -> list[tuple[str, list[RefValue | None]]]:
+    """Reference rows under a 3x3: (label, one value per test rule)."""
+    m = metric or tb.task.spec.primary_metric
+    return [(REFERENCE_LABEL[kind], [tb.reference.get(m, {}).get(te, {}).get(kind)
+                                     for te in tb.task.spec.rules]) for kind in ROWS]
+
+
+def ref_text(v: RefValue | None, digits: int = 4) -> str:
+    if v is None:
+        return MISSING
+    return v.text(digits)
+
+
+def three_by_three_rows(tb: TaskBoard, agg: Aggregate, metric: str | None = None
+                        ) -> tuple[list[str], list[list[str]]]:
+    """Header and text rows of the 3x3 with the reference rows below it (n/a = undefined)."""
+    rules = list(tb.task.spec.rules)
+    values = three_by_three_values(tb, agg, metric)
+    head = ["train \\ test", *rules]
+    body = [[tr, *[fmt(v) for v in values[i]]] for i, tr in enumerate(rules)]
+    body += [[label, *[ref_text(v) for v in vals]]
+             for label, vals in reference_by_test_rule(tb, metric)]
+    return head, body
+
+
+def convention_lines(tb: TaskBoard) -> list[str]:
+    c = tb.conventions
+    return [c[k] for k in ("uar", "kl", "paper_metric") if k in c]
+
+
+def terminal_three_by_three(board: Any, task: str, submission: str
+                            ) -> tuple[str, list[str], list[list[str]], list[str]] | None:
+    """What ``serbench run`` prints: (title, header, rows, notes), or None if not on the board.
+
+    The rows are the 3x3 of the task's primary metric followed by the prior,
+    best-constant and human reference rows; the notes are the n/a reasons
+    and the conventions (UAR classes, KL against the consensus on MR/PR).
+    """
+    for tb in board.tasks:
+        if tb.task.spec.name != task:
+            continue
+        for agg in tb.aggregates:
+            if agg.submission != submission:
+                continue
+            pm = tb.task.spec.primary_metric
+            head, rows = three_by_three_rows(tb, agg)
+            notes = [f"{label}, {te}: n/a ({v.reason})"
+                     for label, vals in reference_by_test_rule(tb)
+                     for te, v in zip(tb.task.spec.rules, vals, strict=True)
+                     if v is not None and v.value is None]
+            seeds = ", ".join(str(s) for s in agg.seeds)
+            title = (f"{submission} on {task}: {pm}, training rule x test rule "
+                     f"(mean over folds and seeds {seeds})")
+            return title, head, rows, notes + convention_lines(tb)
+    return None
+
+
+def reference_table(task: Task, metrics: tuple[str, ...] | None = None
+                    ) -> tuple[list[str], list[list[str]], list[str]]:
+    """For ``serbench tasks show``: header, one row per (metric, test rule), and the n/a notes.
+
+    Rows hold the prior, best-constant and human values (``n/a`` where undefined; the
+    notes give each distinct reason once).
+    """
+    from .reference import reference
+
+    ref = reference(task, metrics)
+    head = ["metric", "test", "prior", "best constant", "human (held-out vote)"]
+    rows: list[list[str]] = []
+    reasons: dict[str, str] = {}
+    for m, by_rule in ref.items():
+        label = m + (" (paper)" if m == PAPER_METRIC else "") + \
+            (" (primary)" if m == task.spec.primary_metric else "")
+        for rule, row in by_rule.items():
+            if all(v.value is None for v in row.values()):
+                continue
+            rows.append([label, rule, *[row[k].text() for k in ROWS]])
+            for k in ROWS:
+                if row[k].value is None:
+                    reasons.setdefault(row[k].reason, f"{m} {rule} {k}")
+    notes = [f"n/a ({where} and alike): {why}" for why, where in reasons.items()]
+    return head, rows, notes
