@@ -26,19 +26,16 @@ from .common import (
 
 
 def _three_by_three(board: Any, task: str, label: str) -> None:
-    """The train x test table of the task's primary metric for one submission."""
-    for tb in board.tasks:
-        if tb.task.spec.name != task:
-            continue
-        for agg in tb.aggregates:
-            if agg.submission != label:
-                continue
-            spec = tb.task.spec
-            m = spec.primary_metric
-            rows = [[tr, *[f"{agg.mean[(tr, te, m)]:.4f}" if (tr, te, m) in agg.mean else "—"
-                           for te in spec.rules]] for tr in spec.rules]
-            out.print(table("train \\ test", *spec.rules, rows=rows,
-                            title=f"{label} on {task}: {m}, training rule x test rule"))
+    """The train x test table of the task's primary metric, with the reference rows below."""
+    from ..views import terminal_three_by_three
+
+    got = terminal_three_by_three(board, task, label)
+    if got is None:
+        return
+    title, head, rows, notes = got
+    out.print(table(*head, rows=rows, title=escape(title)))
+    for note in notes:
+        out.print(f"[dim]{escape(note)}[/]")
 
 
 def run(

@@ -75,8 +75,8 @@ def score(
         return
     for s in scored:
         spec = tasks[s.key.task].spec
-        shown = list(dict.fromkeys(m for m in (spec.primary_metric, "uar", "macro_f1", "kl", "ece")
-                                   if m in spec.metrics))
+        shown = list(dict.fromkeys(m for m in (spec.primary_metric, "uar", "macro_f1", "nll",
+                                               "ece_classwise") if m in spec.metrics))
         rows = []
         for rule, values in s.point.items():
             cells = []
@@ -174,8 +174,14 @@ def compare(
     out.print(f"  {escape(a)}: {res.mean_a:.4f}   {escape(b)}: {res.mean_b:.4f}   difference "
               f"{res.diff:+.4f} \\[{res.diff_ci[0]:+.4f}, {res.diff_ci[1]:+.4f}]")
     t = res.t_subsets
-    subsets = "n/a (no difference between the two on any subset)" \
-        if t is None or (isinstance(t, float) and math.isnan(t)) \
-        else f"t = {t:.3f}, p = {res.p_subsets:.4g}"
-    out.print(f"  paired bootstrap p = {res.p_bootstrap:.4f};  {res.n_subsets}-subset paired "
-              f"t-test {subsets}")
+    if res.t_test_refused:
+        subsets = f"n/a ({res.t_test_refused})"
+    elif t is None or (isinstance(t, float) and math.isnan(t)):
+        subsets = "n/a (no difference between the two on any subset)"
+    else:
+        subsets = f"t = {t:.3f}, p = {res.p_subsets:.4g}"
+    out.print(f"  paired bootstrap p = {res.p_bootstrap:.4f};  subset paired t-test "
+              f"({res.n_subsets} subsets over the shared cells) {subsets}")
+    if res.seed_diffs:
+        diffs = ", ".join(f"{d:+.4f}" for d in res.seed_diffs)
+        out.print(f"  per seed: {diffs}; same sign as the mean in {res.seed_agreement} seeds")

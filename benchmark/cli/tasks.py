@@ -84,10 +84,14 @@ def tasks_show(
     json_out: JsonOpt = False,
 ) -> None:
     """Per fold and rule: train/dev/test counts, class distribution and the fingerprint."""
+    from ..reference import human_spread, reference_rows
+    from ..views import reference_table
+
     built = load(task)
     summary = built.summary()
     if json_out:
-        print_json(summary)
+        print_json(summary | {"reference": reference_rows(built),
+                              "reference_human_spread": human_spread(built)})
         return
     spec = built.spec
     out.print(
@@ -122,6 +126,12 @@ def tasks_show(
                          str(cell["test"]["n"]), dist])
     out.print(table("fold", "rule", "train", "dev", "test", "test class distribution",
                     rows=rows, ident=2))
+    head, ref_rows, notes = reference_table(built)
+    out.print(table(*head, rows=ref_rows, ident=2,
+                    title="reference rows: what a prior, the best constant and one held-out "
+                          "rater score (docs/methods.md#ref)"))
+    for note in notes:
+        out.print(f"[dim]{escape(note)}[/]")
     dropped = summary["dropped"]
     if dropped["no_in_set_vote"]:
         out.print(
