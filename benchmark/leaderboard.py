@@ -108,7 +108,7 @@ def _legend() -> list[str]:
             "± standard deviation over folds (of the seed means), ± sd over seeds. "
             f"`{MISSING}` marks a missing result (not every fold of every seed was run), "
             "never a zero; `n/a` marks a value that is not defined, with the reason below. "
-            "Reference rows are computed from the ratings alone (docs/methods/scores.md): "
+            "Reference rows are computed from the ratings alone (docs/methods.md): "
             "`prior` = the training split's class distribution for every clip, `best "
             "constant` = the input-independent prediction that scores best on the training "
             "split, `human` = one held-out rater vote scored against the target of the "

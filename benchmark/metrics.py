@@ -10,7 +10,7 @@ per-subset scores of the subset t-test and the weighted scores of the human
 reference (:mod:`serbench.reference`).
 
 Definitions (K classes, reference targets ``t`` [N, K], predicted probabilities
-``p`` [N, K]; the project's method notes are ``docs/methods/scores.md``):
+``p`` [N, K]; the project's method notes are ``docs/methods.md``):
 
 * single-label (reference = consensus class, prediction = argmax):
   **uar** = mean recall over the classes present in the reference (task
