@@ -16,9 +16,11 @@ resume and validation are the runner's), then scores them and pairs them:
   (the consensus target of "Every Rating Matters"), rater fusion paired
   against each of the others.
 
-Intervals are fold-stratified percentile bootstraps of the mean over the
-cells run; comparisons give the paired bootstrap difference with its interval
-and p-value and the 40-subset paired t-test (:func:`serbench.scoring.compare`).
+Intervals are hierarchical bootstraps of the mean over the cells run (training
+seeds resampled, then test clips, per fold); comparisons give the paired
+bootstrap difference with its interval and p-value, the difference per training
+seed and how many seeds agree in sign, and the 40-subset paired t-test, refused
+with the reason when test sets are too small (:func:`serbench.scoring.compare`).
 """
 
 from __future__ import annotations
@@ -32,11 +34,10 @@ from typing import Any
 import numpy as np
 
 from .. import atomic, plots
-from .. import bootstrap as bs
 from ..cell import CellResult
 from ..executors import Hooks
 from ..records import CellKey, find_records
-from ..scoring import applicable, compare, load_probs, score_probs
+from ..scoring import applicable, compare, hierarchical_interval, load_probs, score_probs
 from ..tasks.task import Task
 
 LOSSES = ("ce", "bce", "kl", "cb_soft_ce")
@@ -118,6 +119,11 @@ class Pair:
     diff_ci: tuple[float, float]
     p_bootstrap: float
     p_subsets: float
+    #: The difference per training seed, and in how many seeds it has the mean's sign.
+    seed_diffs: list[float] = field(default_factory=list)
+    seed_agreement: str = ""
+    #: Why the subset t-test was refused (test sets too small), else "".
+    t_test_refused: str = ""
 
 
 @dataclass
@@ -163,9 +169,8 @@ def _summarise(task: Task, label: str, loaded: Loaded, wanted: list[tuple[str, s
     out = []
     for metric, test_rule in wanted:
         vals = [float(v) for s in scores if (v := s.point[test_rule][metric]) is not None]
-        boots = np.mean([s.samples[test_rule][metric] for s in scores], axis=0)
-        lo, hi = bs.percentile_interval(boots)
-        out.append(Summary(label, metric, test_rule, len(vals), float(np.mean(vals)), (lo, hi)))
+        mean, (lo, hi) = hierarchical_interval(scores, test_rule, metric)
+        out.append(Summary(label, metric, test_rule, len(vals), float(mean), (lo, hi)))
     return out
 
 
@@ -189,7 +194,7 @@ def score(task: Task, runs: str | Path, variants: list[Variant], *, train_rule: 
         c = compare(task, loaded[a], loaded[b], metric=metric, train_rule=train_rule,
                     test_rule=test_rule, n_resamples=n_resamples)
         pairs.append(Pair(a, b, metric, test_rule, c.cells, c.diff, c.diff_ci, c.p_bootstrap,
-                          c.p_subsets))
+                          c.p_subsets, list(c.seed_diffs), c.seed_agreement, c.t_test_refused))
 
     wanted = list(dict.fromkeys([(loss_metric, loss_test), (RATER_METRIC, RATER_TEST)]))
     for v in variants:
@@ -225,8 +230,11 @@ def _ci(s: Summary | None) -> str:
 def _pair(p: Pair | None) -> str:
     if p is None:
         return "—"
+    t_test = f"t-test n/a ({p.t_test_refused})" if p.t_test_refused else \
+        f"p_t {p.p_subsets:.3g}"
+    seeds = f"; same sign in {p.seed_agreement} seeds" if p.seed_agreement else ""
     return (f"{p.diff:+.4f} [{p.diff_ci[0]:+.4f}, {p.diff_ci[1]:+.4f}]; "
-            f"p_boot {p.p_bootstrap:.3f}, p_t {p.p_subsets:.3g}")
+            f"p_boot {p.p_bootstrap:.3f}, {t_test}{seeds}")
 
 
 def markdown(rep: Report, *, configs: bool = True) -> str:
