@@ -24,6 +24,7 @@ import subprocess
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -33,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__, atomic, checkpoints, paths
-from .errors import InputError, SerbenchError
+from .errors import InputError, SerbenchError, SerbenchWarning
 from .features import FeatureSpec, build_store
 from .records import RECORD, CellKey, write_cell
 from .submission import Data, FitSpec, Submission
@@ -66,6 +67,22 @@ class CellOutput:
     checkpoint: bytes | None = None  # safetensors bytes (--save-models)
     message: str = ""
     seconds: float = 0.0
+
+
+@contextlib.contextmanager
+def recorded_warnings() -> Iterator[list[str]]:
+    """Collect the :class:`SerbenchWarning` messages raised inside (each once), for the record.
+
+    Every warning is still shown as usual once the block ends.
+    """
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SerbenchWarning)
+        yield notes
+    for w in caught:
+        if issubclass(w.category, SerbenchWarning) and str(w.message) not in notes:
+            notes.append(str(w.message))
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 class CellTimeout(BaseException):
@@ -297,7 +314,8 @@ class Runner:
                     audio_paths=np.array([self.audio[u] for u in ids], dtype=object),
                     targets=s.targets[keep] if with_targets else np.zeros((0, self.task.spec.k)),
                     labels=s.labels[keep] if with_targets else np.zeros(0, dtype=int),
-                    features=self.store, ratings=ratings, split_ratings=split_ratings)
+                    features=self.store, ratings=ratings, split_ratings=split_ratings,
+                    groups=self.task.meta[["speaker_id", "session"]])
         return data, missing
 
     # ------------------------------------------------------------------ cells
@@ -383,11 +401,13 @@ class Runner:
                 dev, dropped_dev = self._data(key.fold, "dev", key.train_rule, with_targets=True)
                 t_fit = time.perf_counter()
                 loaded = None
+                notes = []
                 if self.load_models is not None:
                     tensors, loaded = self._saved_model(key)
                     sub.restore(tensors, spec, self.store)
                 else:
-                    sub.fit(train, dev, spec)
+                    with recorded_warnings() as notes:
+                        sub.fit(train, dev, spec)
                 fit_s = time.perf_counter() - t_fit
                 t_pred = time.perf_counter()
                 k = self.task.spec.k
@@ -428,6 +448,8 @@ class Runner:
         }
         if loaded is not None:
             record["loaded_from"] = loaded
+        if notes:
+            record["warnings"] = notes
         return CellOutput(key, record=record, ids=test.ids, probs=probs, checkpoint=ckpt,
                           seconds=time.perf_counter() - t0)
 
