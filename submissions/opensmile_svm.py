@@ -225,8 +225,8 @@ class OpenSmileSvm(Submission):
         self.chosen = {"C": best[0], "gamma": best[1]}
         self.gamma = self._gamma(best[1], x_train) if best[1] is not None else 0.0
         self.model = self._model(best[0], probability=True, seed=spec.seed, rows=rows, y=y)
-        design = self._gram.pop(best[1], None)
-        self._gram.clear()
+        design = self._gram.get(best[1])
+        self._gram = {}
         self.model.fit(self._design(x) if design is None else design, y, sample_weight=w)
 
     def predict_proba(self, batch: Data) -> np.ndarray:
