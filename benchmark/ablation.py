@@ -33,6 +33,7 @@ import numpy as np
 
 from . import atomic, plots
 from . import bootstrap as bs
+from .losses import LOSSES as KNOWN_LOSSES
 from .records import CellKey, find_records
 from .scoring import applicable, compare, load_probs, score_probs
 from .tasks.task import Task
@@ -65,9 +66,9 @@ def plan(*, losses: Sequence[str] = LOSSES, alphas: Sequence[float] = ALPHAS,
     """The variants of an ablation; every one shares ``backbone`` (BLSTM-FC options)."""
     backbone = dict(backbone or {})
     penalty = dict(penalty or {})
-    bad = [x for x in losses if x not in LOSSES]
+    bad = [x for x in losses if x not in KNOWN_LOSSES]
     if bad:
-        raise ValueError(f"unknown losses {bad}; expected some of {LOSSES}")
+        raise ValueError(f"unknown losses {bad}; expected some of {KNOWN_LOSSES}")
     alphas = sorted({float(a) for a in alphas} | {0.0})
     out: list[Variant] = []
     for loss in losses:

@@ -188,3 +188,22 @@ def test_the_run_record_says_the_penalty_had_no_pairs(home, tmp_path: Path):
         assert runner.run_cell(key).status == "done"
     rec = json.loads((key.folder(tmp_path / "runs") / "record.json").read_text())
     assert len(rec["warnings"]) == 1 and "no pair of different classes" in rec["warnings"][0]
+
+
+def test_ablation_report_prints_recorded_warnings():
+    from serbench.ablation import Report, markdown
+
+    rep = Report("emodb", "abc", "MR", [1], [0], [], [], [], {},
+                 warnings={"blstm-fc+kl+pen0.2": ["the training co-occurrence matrix has no pair"]})
+    text = markdown(rep)
+    assert "**Warning** (blstm-fc+kl+pen0.2): the training co-occurrence matrix has no pair" in text
+
+
+def test_blstm_per_emotion_temperature_needs_a_sigmoid_loss():
+    from serbench.baselines.blstm_fc import BlstmFc
+
+    with pytest.raises(ValueError, match="sigmoid"):
+        BlstmFc(loss="cb_soft_ce", temperature="per_emotion")
+    assert BlstmFc(loss="cb_bce", temperature="per_emotion").config()["temperature"] == \
+        "per_emotion"
+    assert BlstmFc(normalisation="group").config()["transductive"] is True
