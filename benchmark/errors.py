@@ -50,3 +50,11 @@ class FingerprintMismatch(InputError):
 
 class NotPrepared(SerbenchError):
     """A task's ratings table has not been built yet."""
+
+
+class SerbenchWarning(UserWarning):
+    """Something a run should say and record, though it is not an error.
+
+    The runner records every such warning raised while a cell is fitted in the
+    cell's run record (``warnings``), so a reader of the results sees it too.
+    """

@@ -14,11 +14,13 @@ machines and write every record from the driver.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,7 @@ from .cell import (
     CellTimeout,
     alarm_limit,
 )
-from .errors import InputError, SerbenchError
+from .errors import InputError, SerbenchError, SerbenchWarning
 from .features import FeatureSpec, build_store
 from .records import RECORD, CellKey, read_predictions, read_record, write_cell
 from .submission import Data, FitSpec, Submission
@@ -43,6 +45,22 @@ from .tasks.task import Task
 
 PREDICT_BATCH = 64
 SUM_TOLERANCE = 1e-4
+
+
+@contextlib.contextmanager
+def recorded_warnings() -> Iterator[list[str]]:
+    """Collect the :class:`SerbenchWarning` messages raised inside (each once), for the record.
+
+    Every warning is still shown as usual once the block ends.
+    """
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SerbenchWarning)
+        yield notes
+    for w in caught:
+        if issubclass(w.category, SerbenchWarning) and str(w.message) not in notes:
+            notes.append(str(w.message))
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def resolve_device(device: str) -> str:
@@ -223,7 +241,8 @@ class Runner:
                     audio_paths=np.array([self.audio[u] for u in ids], dtype=object),
                     targets=s.targets[keep] if with_targets else np.zeros((0, self.task.spec.k)),
                     labels=s.labels[keep] if with_targets else np.zeros(0, dtype=int),
-                    features=self.store, ratings=ratings, split_ratings=split_ratings)
+                    features=self.store, ratings=ratings, split_ratings=split_ratings,
+                    groups=self.task.meta[["speaker_id", "session"]])
         return data, missing
 
     # ------------------------------------------------------------------ cells
@@ -360,11 +379,13 @@ class Runner:
             dev, dropped_dev = self.data(key.fold, "dev", key.train_rule)
             t_fit = time.perf_counter()
             loaded = None
+            notes: list[str] = []
             if self.load_models is not None:
                 tensors, loaded = self._saved_model(key)
                 sub.restore(tensors, spec, self.store)
             else:
-                sub.fit(train, dev, spec)
+                with recorded_warnings() as notes:
+                    sub.fit(train, dev, spec)
             fit_s = time.perf_counter() - t_fit
             t_pred = time.perf_counter()
             k = self.task.spec.k
@@ -375,7 +396,7 @@ class Runner:
                 part = idx[start:start + PREDICT_BATCH]
                 probs[part] = check_probabilities(
                     sub.predict_proba(test.take(part)), len(part), k,
-                    independent=self.cls.outputs == "independent")  # scores branch
+                    independent=self.cls.outputs == "independent")
             predict_s = time.perf_counter() - t_pred
             ckpt = None
             if self.save_models:
@@ -407,6 +428,8 @@ class Runner:
         }
         if loaded is not None:
             record["loaded_from"] = loaded
+        if notes:
+            record["warnings"] = notes
         return CellOutput(key, record=record, ids=test.ids, probs=probs, checkpoint=ckpt,
                           seconds=time.perf_counter() - t0)
 

@@ -77,6 +77,9 @@ class Data:
     ``split_ratings`` every rating of every clip of the fold's split, whatever
     the training rule kept (the co-occurrence penalty counts them: science.md
     b.2 builds the matrix from all training annotations).
+    ``groups`` is the task's unlabelled grouping metadata (``speaker_id``,
+    ``session``) of *every* clip, indexed by utterance id, like ``features``:
+    per-speaker normalisation reads it (see :mod:`serbench.features.normalise`).
     At prediction time targets and labels are empty: only ids and inputs.
     """
 
@@ -87,6 +90,7 @@ class Data:
     features: Any = None
     ratings: pd.DataFrame | None = field(default=None, repr=False)
     split_ratings: pd.DataFrame | None = field(default=None, repr=False)
+    groups: pd.DataFrame | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -106,7 +110,7 @@ class Data:
         return Data(self.ids[index], self.audio_paths[index],
                     self.targets[index] if len(self.targets) else self.targets,
                     self.labels[index] if len(self.labels) else self.labels,
-                    self.features, self.ratings, self.split_ratings)
+                    self.features, self.ratings, self.split_ratings, self.groups)
 
 
 class Submission:

@@ -23,8 +23,10 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from serbench.methods import training
 from serbench.features import EGeMAPS, LogMel
+from serbench.features import normalise as norm
+from serbench.methods import temperature, training
+from serbench.methods.losses import LOSSES, SIGMOID, probabilities
 from serbench.methods.penalty import PenaltyConfig
 from serbench.submission import Data, FitSpec, Submission
 
@@ -39,7 +41,7 @@ class BlstmNet(nn.Module):
                  pooling: str) -> None:
         super().__init__()
         self.lstm = nn.LSTM(dim, hidden, num_layers=layers, batch_first=True, bidirectional=True)
-        self.head = head(2 * hidden, fc, dropout, k)
+        self.head = head((4 if pooling == "meanstd" else 2) * hidden, fc, dropout, k)
         self.pooling = pooling
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -47,14 +49,20 @@ class BlstmNet(nn.Module):
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, (h, _) = self.lstm(packed)
         if self.pooling == "last":
-            pooled = torch.cat([h[-2], h[-1]], dim=-1)
-        else:
-            out, _ = pad_packed_sequence(out, batch_first=True)
-            pooled = training.masked_mean(out, lengths.to(out.device))
-        return pooled
+            return torch.cat([h[-2], h[-1]], dim=-1)
+        out, _ = pad_packed_sequence(out, batch_first=True)
+        mean = training.masked_mean(out, lengths.to(out.device))
+        if self.pooling == "meanstd":  # statistics pooling: mean and std over valid frames
+            sq = training.masked_mean(out * out, lengths.to(out.device))
+            return torch.cat([mean, (sq - mean * mean).clamp_min(1e-6).sqrt()], dim=-1)
+        return mean
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.head(self.encode(x, lengths))
+
+
+def temperature_kinds() -> tuple[str, ...]:
+    return temperature.KINDS
 
 
 class BlstmFc(Submission):
@@ -68,23 +76,37 @@ class BlstmFc(Submission):
                  lr: float = 1e-3, batch_size: int = 32, max_epochs: int = 15, patience: int = 4,
                  frame_step: int = 4, penalty_alpha: float = 0.0,
                  penalty_form: str = "pairwise", penalty_combine: str = "convex",
-                 cooc_mode: str = "across_rater", cooc_norm: str = "global_max") -> None:
+                 cooc_mode: str = "across_rater", cooc_norm: str = "global_max",
+                 normalisation: str = "global", group_column: str = "speaker_id",
+                 temperature: str = "none", weight_decay: float = 0.0) -> None:
         super().__init__(feature=feature, hidden=hidden, layers=layers, fc=fc, dropout=dropout,
                          pooling=pooling, loss=loss, lr=lr, batch_size=batch_size,
                          max_epochs=max_epochs, patience=patience, frame_step=frame_step,
                          penalty_alpha=penalty_alpha, penalty_form=penalty_form,
                          penalty_combine=penalty_combine, cooc_mode=cooc_mode,
-                         cooc_norm=cooc_norm)
+                         cooc_norm=cooc_norm, normalisation=normalisation,
+                         group_column=group_column, temperature=temperature,
+                         weight_decay=weight_decay, transductive=normalisation == "group")
         if feature not in ("logmel", "egemaps"):
             raise ValueError("feature must be 'logmel' or 'egemaps'")
-        if loss not in ("ce", "bce", "kl", "cb_soft_ce"):
-            raise ValueError("loss must be one of ce, bce, kl, cb_soft_ce")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}")
+        if pooling not in ("mean", "last", "meanstd"):
+            raise ValueError("pooling must be 'mean', 'last' or 'meanstd'")
+        if normalisation not in ("global", "group"):
+            raise ValueError("normalisation must be 'global' or 'group'")
+        norm.check_normalisation(normalisation, group_column)
+        if temperature not in temperature_kinds():
+            raise ValueError(f"temperature must be one of {temperature_kinds()}")
+        if temperature == "per_emotion" and loss not in SIGMOID:
+            raise ValueError("per-emotion temperatures calibrate sigmoid outputs: use a BCE "
+                             f"loss ({', '.join(SIGMOID)}) or temperature='single'")
         penalty = PenaltyConfig(alpha=penalty_alpha, form=penalty_form,  # type: ignore[arg-type]
                                 combine=penalty_combine, mode=cooc_mode,  # type: ignore[arg-type]
                                 norm=cooc_norm)
         self.cfg = training.TrainConfig(loss=loss, lr=lr, batch_size=batch_size,
                                         max_epochs=max_epochs, patience=patience,
-                                        penalty=penalty)
+                                        weight_decay=weight_decay, penalty=penalty)
         self.c = self._config
 
     def feature_spec(self):
@@ -94,16 +116,32 @@ class BlstmFc(Submission):
         step = self.c["frame_step"]
 
         def collate(ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-            feats = [(store[u][::step] - self.mean) / self.std for u in ids]
+            feats = [(store[u][::step] - m) / s for u, (m, s) in zip(ids, self._moments(ids),
+                                                                      strict=True)]
             return training.pad(feats)
 
         return collate
+
+    def _moments(self, ids: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The (mean, std) each clip is normalised with: the training frames' (``global``), or
+        its speaker's / session's own frames' (``group``, transductive on test groups)."""
+        if self.c["normalisation"] == "global":
+            return [(self.mean, self.std)] * len(ids)
+        column = self.c["group_column"]
+        g = norm.group_of(self.groups, ids, column, task=f"task {self.spec.task}")
+        new = [h for h in dict.fromkeys(g) if h not in self.group_stats]
+        if new:
+            for h, (m, s) in norm.group_moments(self.store, self.groups, column, new).items():
+                self.group_stats[h] = (m.astype(np.float32), (s + 1e-5).astype(np.float32))
+        return [self.group_stats[h] for h in g]
 
     def normalise_on(self, train: Data) -> int:
         """Per-dimension mean and std of the training frames; returns the feature size."""
         frames = np.concatenate([train.features[u] for u in train.ids])
         self.mean = frames.mean(axis=0).astype(np.float32)
         self.std = (frames.std(axis=0) + 1e-5).astype(np.float32)
+        self.store, self.groups = train.features, train.groups
+        self.group_stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         return frames.shape[1]
 
     def prepare_fit(self, train: Data, spec: FitSpec) -> int:
@@ -119,17 +157,33 @@ class BlstmFc(Submission):
         self.model = BlstmNet(dim, spec.k, self.c["hidden"], self.c["layers"],
                               self.c["fc"], self.c["dropout"], self.c["pooling"])
         self.summary = training.fit(self.model, self.collate, train, dev, spec, self.cfg)
+        self.temperatures = self.fit_temperature(dev)
+
+    def fit_temperature(self, dev: Data) -> np.ndarray:
+        """Temperatures fitted on the dev split (:mod:`serbench.methods.temperature`); 1 if off."""
+        kind = self.c["temperature"]
+        if kind == "none" or len(dev) == 0:
+            return np.ones(1)
+        logits = training.outputs(self.model, self.collate, dev, self.spec).numpy()
+        target = dev.multi_hot() if kind == "per_emotion" else dev.targets
+        return temperature.fit_temperatures(logits, target, kind)  # type: ignore[arg-type]
 
     def predict_proba(self, batch: Data) -> np.ndarray:
-        return training.predict(self.model, self.collate, batch, self.cfg.loss, self.spec)
+        logits = training.outputs(self.model, self.collate, batch, self.spec)
+        logits = logits / torch.as_tensor(self.temperatures, dtype=logits.dtype)
+        return probabilities(self.cfg.loss, logits).numpy().astype(np.float64)
 
     def checkpoint(self) -> dict[str, torch.Tensor]:
         return {"mean": torch.from_numpy(self.mean), "std": torch.from_numpy(self.std),
+                "temperatures": torch.as_tensor(self.temperatures, dtype=torch.float64),
                 **{f"model.{k}": v for k, v in self.model.state_dict().items()}}
 
     def restore(self, tensors: dict[str, torch.Tensor], spec: FitSpec, features) -> None:
         self.spec = spec
         self.mean, self.std = tensors["mean"].numpy(), tensors["std"].numpy()
+        self.temperatures = (tensors["temperatures"].numpy() if "temperatures" in tensors
+                             else np.ones(1))
+        self.store, self.groups, self.group_stats = features, None, {}
         self.collate = self._collate(features)
         self.model = BlstmNet(len(self.mean), spec.k, self.c["hidden"], self.c["layers"],
                               self.c["fc"], self.c["dropout"], self.c["pooling"])

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from serbench.methods import training
 from serbench.baselines.blstm_fc import BlstmFc, BlstmNet
+from serbench.methods import training
 from serbench.methods.crowd import KINDS, CrowdLayer, masked_crowd_loss
 from serbench.methods.losses import masked_ce, soft_ce
 from serbench.methods.raters import keep_raters, rater_answers

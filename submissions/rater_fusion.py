@@ -31,8 +31,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from serbench.methods import fusion, training
 from serbench.baselines.blstm_fc import BlstmFc, BlstmNet, head
+from serbench.methods import fusion, training
 from serbench.methods.losses import masked_ce, soft_ce
 from serbench.methods.raters import RaterAnswers, keep_raters, rater_answers
 from serbench.submission import Data, FitSpec

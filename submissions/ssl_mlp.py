@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from serbench.methods import training
 from serbench.features import SSLHiddenStates
+from serbench.methods import training
 from serbench.methods.penalty import PenaltyConfig
 from serbench.submission import Data, FitSpec, Submission
 

@@ -15,6 +15,20 @@ with answer bits ``a_ir`` (1 for each class the rater chose):
 * ``processed_multihot``: ``C = sum_i b_i b_i^T`` with ``b_i = [y_i > 1/K]``.
 
 Diagonals are counted too; the penalty forces its own diagonal to zero.
+
+Normalisations (``norm``): ``global_max`` and ``row`` (science.md b.2) mostly
+encode how frequent each class is: two frequent classes co-occur often by
+chance.  ``lift`` and ``pmi`` correct for that by comparing each pair's count
+with what the marginals alone predict, ``C_jz T / (m_j m_z)`` with
+``m_j = sum_z C_jz`` and ``T = sum_jz C_jz`` (Church & Hanks, 1990, "Word
+association norms, mutual information, and lexicography"); ``pmi`` uses the
+normalised PMI of Bouma (2009, "Normalized (pointwise) mutual information in
+collocation extraction"), which lies in [-1, 1] (-1: never together, 0:
+independent, 1: only together), mapped to ``P = (1 - npmi) / 2``.
+
+:func:`off_diagonal_mass` tells whether a matrix holds any pair of
+*different* classes at all: with one label per clip (EmoDB) or one vote per
+clip, it holds none, and every penalty is then a uniform extra term.
 """
 
 from __future__ import annotations
@@ -34,7 +48,8 @@ if TYPE_CHECKING:
     from ..tasks.task import Task
 
 Mode = Literal["across_rater", "within_rater", "both", "processed_multihot"]
-Norm = Literal["global_max", "row"]
+Norm = Literal["global_max", "row", "lift", "pmi"]
+NORMS = ("global_max", "row", "lift", "pmi")
 MODES = ("across_rater", "within_rater", "both", "processed_multihot")
 
 
@@ -105,12 +120,50 @@ def cooccurrence(
     return cooccurrence_from_answers(answers, utt, mode)
 
 
+def off_diagonal_mass(c: np.ndarray) -> float:
+    """Total count of pairs of different classes (0: the matrix says nothing about pairs)."""
+    c = np.asarray(c, dtype=np.float64)
+    return float(c.sum() - np.trace(c))
+
+
+def lift(c: np.ndarray) -> np.ndarray:
+    """``C_jz T / (m_j m_z)`` (0 where a class never occurs); 1 means "as often as chance"."""
+    c = np.asarray(c, dtype=np.float64)
+    m = c.sum(axis=1)
+    expected = np.outer(m, m) / c.sum() if c.sum() > 0 else np.zeros_like(c)
+    return np.divide(c, expected, out=np.zeros_like(c), where=expected > 0)
+
+
+def npmi(c: np.ndarray) -> np.ndarray:
+    """Normalised PMI ``log(p_jz / (p_j p_z)) / -log p_jz`` in [-1, 1]; -1 where ``C_jz = 0``.
+
+    ``p_jz = C_jz / T`` and ``p_j = m_j / T``.  A pair that is the whole matrix
+    (``p_jz = 1``) gets 1.
+    """
+    c = np.asarray(c, dtype=np.float64)
+    total = c.sum()
+    out = np.full(c.shape, -1.0)
+    if total <= 0:
+        return out
+    p = c / total
+    pj = p.sum(axis=1)
+    seen = p > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pmi = np.log(p) - np.log(np.outer(pj, pj))
+        h = -np.log(p)
+        ratio = np.where(h > 0, pmi / np.where(h > 0, h, 1.0), 1.0)
+    out[seen] = ratio[seen]
+    return np.clip(out, -1.0, 1.0)
+
+
 def penalty_matrix(c: np.ndarray, norm: Norm = "global_max") -> np.ndarray:
     """``P = 1 - normalised C`` with a zero diagonal.
 
     ``global_max`` divides by the largest off-diagonal count; ``row`` divides
-    each row by its sum (diagonal included).  Pairs that never co-occur get
-    the full penalty 1; the most frequent pair gets 0 under ``global_max``.
+    each row by its sum (diagonal included); ``lift`` divides the lift by its
+    largest off-diagonal value; ``pmi`` maps the normalised PMI to
+    ``(1 - npmi) / 2``.  Pairs that never co-occur get the full penalty 1; the
+    most frequent (``global_max``) or most associated (``lift``) pair gets 0.
     """
     c = np.asarray(c, dtype=np.float64)
     k = c.shape[0]
@@ -123,8 +176,14 @@ def penalty_matrix(c: np.ndarray, norm: Norm = "global_max") -> np.ndarray:
     elif norm == "row":
         rows = c.sum(axis=1, keepdims=True)
         chat = np.divide(c, rows, out=np.zeros_like(c), where=rows > 0)
+    elif norm == "lift":
+        lf = lift(c)
+        top = lf[off].max() if k > 1 else 0.0
+        chat = lf / top if top > 0 else np.zeros_like(c)
+    elif norm == "pmi":
+        chat = (1.0 + npmi(c)) / 2.0
     else:
-        raise ValueError(f"norm must be 'global_max' or 'row', got {norm!r}")
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
     p = 1.0 - chat
     p[~off] = 0.0
     return p

@@ -26,6 +26,7 @@ With ``alpha = 0`` every combination is exactly the base loss.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -36,10 +37,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import InputError
+from ..errors import InputError, SerbenchWarning
 from ..ratings import PRIMARY, SECONDARY
-from .cooccurrence import MODES, cooccurrence, penalty_matrix
-from .losses import loss_fn
+from .cooccurrence import MODES, NORMS, cooccurrence, off_diagonal_mass, penalty_matrix
+from .losses import SIGMOID, loss_fn
 
 Form = Literal["pairwise", "kl_literal"]
 Combine = Literal["convex", "additive"]
@@ -64,8 +65,8 @@ class PenaltyConfig:
             raise ValueError(f"penalty combine must be one of {COMBINES}, got {self.combine!r}")
         if self.mode not in MODES:
             raise ValueError(f"co-occurrence mode must be one of {MODES}, got {self.mode!r}")
-        if self.norm not in ("global_max", "row"):
-            raise ValueError(f"norm must be 'global_max' or 'row', got {self.norm!r}")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         if not (self.alpha >= 0 and np.isfinite(self.alpha)):
             raise ValueError(f"penalty alpha must be a finite number >= 0, got {self.alpha!r}")
         if self.combine == "convex" and self.alpha > 1:
@@ -73,6 +74,10 @@ class PenaltyConfig:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+class EmptyCooccurrence(SerbenchWarning):
+    """The training ratings never put two different classes on one clip."""
 
 
 def training_penalty(ratings: pd.DataFrame, classes: Sequence[str], cfg: PenaltyConfig
@@ -99,6 +104,11 @@ def training_penalty(ratings: pd.DataFrame, classes: Sequence[str], cfg: Penalty
             + cooccurrence(ratings, classes, mode="within_rater", question=SECONDARY)
     else:
         c = cooccurrence(ratings, classes, mode=cfg.mode, question=PRIMARY)  # type: ignore
+    if off_diagonal_mass(c) == 0:
+        warnings.warn(EmptyCooccurrence(
+            f"the training co-occurrence matrix (mode {cfg.mode!r}) has no pair of different "
+            "classes (single-label data, or one vote per clip): the penalty is 1 between every "
+            "pair of classes, a uniform extra term, not a co-occurrence penalty"), stacklevel=2)
     return penalty_matrix(c, cfg.norm)  # type: ignore[arg-type]
 
 
@@ -138,9 +148,10 @@ def penalized_loss(loss: str, logits: torch.Tensor, targets: torch.Tensor,
     if cfg is None or penalty is None or cfg.alpha == 0:
         return base
     t = penalty_targets(loss, targets, logits.shape[-1]).to(logits.dtype)
-    term = penalty_term(logits, t, penalty, activation="sigmoid" if loss == "bce" else "softmax",
+    sigmoid = loss in SIGMOID
+    term = penalty_term(logits, t, penalty, activation="sigmoid" if sigmoid else "softmax",
                         form=cfg.form)
-    if loss == "bce":  # BCE is a mean over the K outputs; so is its penalty
+    if sigmoid:  # BCE is a mean over the K outputs; so is its penalty
         term = term / logits.shape[-1]
     if cfg.combine == "convex":
         return (1 - cfg.alpha) * base + cfg.alpha * term

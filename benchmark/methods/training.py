@@ -23,7 +23,7 @@ import torch
 
 from ..submission import Data, FitSpec
 from ..targets import class_balanced_weights
-from .losses import probabilities
+from .losses import CLASS_BALANCED, TARGETS, probabilities
 from .penalty import PenaltyConfig, penalized_loss, training_penalty
 from .raters import rater_answers
 
@@ -44,12 +44,12 @@ class TrainConfig:
 
 
 def targets_for(loss: str, data: Data, spec: FitSpec, rng: np.random.Generator) -> np.ndarray:
-    """The training target of each loss (science.md e.1)."""
-    if loss == "ce":
+    """The training target of each loss (science.md e.1; :data:`serbench.losses.TARGETS`)."""
+    if TARGETS.get(loss) == "hard":
         return data.hard(rng)  # consensus class; tied AR clips get a random top class
-    if loss == "bce":
+    if TARGETS.get(loss) == "multi_hot":
         return data.multi_hot().astype(np.float32)
-    return data.smoothed(spec.smoothing).astype(np.float32)  # kl, cb_soft_ce
+    return data.smoothed(spec.smoothing).astype(np.float32)  # kl, cb_soft_ce, bce_smooth
 
 
 class Objective:
@@ -76,7 +76,7 @@ class SingleHead(Objective):
         self.spec = spec
         self.device = torch.device(spec.device)
         self.weights = None
-        if loss == "cb_soft_ce":
+        if loss in CLASS_BALANCED:
             self.weights = torch.as_tensor(class_balanced_weights(train.smoothed(spec.smoothing)),
                                            dtype=torch.float32, device=self.device)
         self.penalty_cfg = penalty if penalty is not None and penalty.alpha > 0 else None

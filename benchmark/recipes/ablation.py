@@ -36,6 +36,7 @@ import numpy as np
 from .. import atomic, plots
 from ..cell import CellResult
 from ..executors import Hooks
+from ..methods.losses import LOSSES as KNOWN_LOSSES
 from ..records import CellKey, find_records
 from ..scoring import applicable, compare, hierarchical_interval, load_probs, score_probs
 from ..tasks.task import Task
@@ -68,9 +69,9 @@ def plan(*, losses: Sequence[str] = LOSSES, alphas: Sequence[float] = ALPHAS,
     """The variants of an ablation; every one shares ``backbone`` (BLSTM-FC options)."""
     backbone = dict(backbone or {})
     penalty = dict(penalty or {})
-    bad = [x for x in losses if x not in LOSSES]
+    bad = [x for x in losses if x not in KNOWN_LOSSES]
     if bad:
-        raise ValueError(f"unknown losses {bad}; expected some of {LOSSES}")
+        raise ValueError(f"unknown losses {bad}; expected some of {KNOWN_LOSSES}")
     alphas = sorted({float(a) for a in alphas} | {0.0})
     out: list[Variant] = []
     for loss in losses:
@@ -139,6 +140,8 @@ class Report:
     seconds: dict[str, float]
     loss_metric: str = "multilabel_macro_f1"
     loss_test: str = "AR"
+    #: Warnings recorded by the variants' cells (e.g. an empty co-occurrence matrix), by label.
+    warnings: dict[str, list[str]] = field(default_factory=dict)
 
     def summary(self, label: str, metric: str, test_rule: str) -> Summary | None:
         return next((s for s in self.summaries if (s.label, s.metric, s.test_rule)
@@ -158,6 +161,12 @@ def _load(task: Task, runs: Path, label: str, train_rule: str, folds: list[int],
                 r.data["task_fingerprint"] == task.fingerprint["fingerprint"]:
             out.append((k, *load_probs(task, r)))
     return sorted(out, key=lambda x: (x[0].seed, x[0].fold))
+
+
+def _recorded_warnings(task: Task, runs: Path, label: str) -> list[str]:
+    """The distinct ``warnings`` the runner recorded in a variant's cells."""
+    records, _ = find_records(runs / task.spec.name / label)
+    return list(dict.fromkeys(w for r in records for w in r.data.get("warnings") or []))
 
 
 def _summarise(task: Task, label: str, loaded: Loaded, wanted: list[tuple[str, str]],
@@ -213,9 +222,10 @@ def score(task: Task, runs: str | Path, variants: list[Variant], *, train_rule: 
         for other in ["blstm-fc+ce", *sorted(x for x in labels if x.startswith("crowd"))]:
             if other in labels:
                 pair("rater-fusion", other, RATER_METRIC, RATER_TEST)
+    noted = {v.label: _recorded_warnings(task, runs, v.label) for v in variants}
     return Report(task.spec.name, task.fingerprint["fingerprint"], train_rule, folds, seeds,
                   [asdict(v) for v in variants], summaries, pairs, dict(seconds or {}),
-                  loss_metric, loss_test)
+                  loss_metric, loss_test, {k: w for k, w in noted.items() if w})
 
 
 # ----------------------------------------------------------------------------- output
@@ -246,6 +256,9 @@ def markdown(rep: Report, *, configs: bool = True) -> str:
              "Means over cells with a fold-stratified 95% bootstrap interval; differences "
              "are paired (same resamples), with the bootstrap p-value and the 40-subset "
              "paired t-test p-value.", ""]
+    for text in dict.fromkeys(w for ws in rep.warnings.values() for w in ws):
+        who = ", ".join(label for label, ws in rep.warnings.items() if text in ws)
+        lines += [f"> **Warning** ({who}): {text}", ""]
     losses = [v for v in variants if v.family == "loss"]
     if losses:
         alphas = sorted({float(v.alpha or 0) for v in losses})
