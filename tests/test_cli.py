@@ -19,7 +19,10 @@ def test_tasks_show_demo_json(home: Path):
     s = json.loads(res.stdout)
     assert set(s) == {"task", "version", "classes", "question", "group_by", "fingerprint",
                       "n_utterances", "n_ratings", "n_raters", "rules", "agreement", "dropped",
-                      "folds"}
+                      "folds", "reference", "reference_human_spread"}
+    # the reference rows' values are checked by hand in test_scores_trust.py; here the shape
+    ref = s["reference"]["auprc"]
+    assert set(ref) == {"MR", "PR", "AR"} and set(ref["AR"]) == {"prior", "best_constant", "human"}
     frozen = json.loads((Path(__file__).parents[1] / "tasks/demo/fingerprint.json").read_text())
     assert s["fingerprint"] == frozen["fingerprint"]
     fold = s["folds"][0]
