@@ -167,15 +167,26 @@ def cell_seed(seed: int, fold: int, rule: str) -> int:
     return (seed * 1_000_003 + fold * 101 + {"MR": 1, "PR": 2, "AR": 3}.get(rule, 0)) % 2**31
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch, and ask torch for deterministic kernels."""
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, numpy and torch; in deterministic mode ask torch for deterministic kernels.
+
+    [gpu helper, issue 19] ``deterministic=False`` (the fast mode) lets torch pick its
+    fastest kernels, some of which are not bit-reproducible on a GPU.
+    """
     import torch
 
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+
+
+def default_determinism(device: str) -> bool:
+    """[gpu helper, issue 19] Deterministic on the CPU (it costs nothing there), fast on a GPU."""
+    return not device.startswith("cuda")
 
 
 def _versions() -> dict[str, str]:
@@ -235,7 +246,8 @@ class Runner:
                  device: str = "auto", allow_missing_audio: bool = False,
                  log: Callable[[str], None] | None = None, label: str | None = None,
                  cell_timeout: float | None = None, save_models: bool = False,
-                 load_models: str | Path | None = None) -> None:
+                 load_models: str | Path | None = None,
+                 deterministic: bool | None = None) -> None:
         self.task = task
         self.cls = submission
         #: The name records and the leaderboard use: the plugin's name, or a variant
@@ -244,6 +256,9 @@ class Runner:
         self.config = dict(config or {})
         self.runs = Path(runs)
         self.device = resolve_device(device)
+        # [gpu helper, issue 19] None: deterministic on the CPU, fast on a GPU (CLI: --deterministic)
+        self.deterministic = (default_determinism(self.device) if deterministic is None
+                              else bool(deterministic))
         self.allow_missing_audio = allow_missing_audio
         #: Seconds a cell may take before it fails with :class:`CellTimeout` (None: no limit).
         self.cell_timeout = cell_timeout
@@ -276,7 +291,8 @@ class Runner:
                              fix="prepare it from a source that includes the audio files")
         self.store = build_store(ids, np.array([self.audio[u] for u in ids], dtype=object),
                                  np.array([self.durations[u] for u in ids]), spec,
-                                 device=self.device, progress=progress, mapper=mapper)
+                                 device=self.device, progress=progress, mapper=mapper,
+                                 log=self.log)  # [gpu helper, issue 12.2] names changed clips
 
     # ------------------------------------------------------------------ data
 
@@ -365,7 +381,7 @@ class Runner:
                 f"{missing_test[:5]}", fix="prepare the task with its audio, or pass "
                 "--allow-missing-audio (they are then predicted uniform and the record lists them)")
         seed = cell_seed(key.seed, key.fold, key.train_rule)
-        seed_everything(seed)
+        seed_everything(seed, self.deterministic)  # [gpu helper, issue 19]
         amp = None
         if self.device.startswith("cuda"):
             import torch
@@ -419,6 +435,7 @@ class Runner:
                            "class": f"{self.cls.__module__}.{self.cls.__qualname__}"},
             "config": sub.config(), "target_kind": spec.target_kind, "cell_seed": seed,
             "device": self.device, "amp_dtype": amp, "versions": _versions(),
+            "deterministic": self.deterministic,  # [gpu helper, issue 19]
             "threads": _threads(),
             "git_commit": _git_commit(),
             "timings": {"fit_s": round(fit_s, 3), "predict_s": round(predict_s, 3)},
