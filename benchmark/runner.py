@@ -256,7 +256,7 @@ class Runner:
         self.config = dict(config or {})
         self.runs = Path(runs)
         self.device = resolve_device(device)
-        # [gpu helper, issue 19] None: deterministic on the CPU, fast on a GPU (CLI: --deterministic)
+        # [gpu helper, issue 19] None: deterministic on CPU, fast on GPU (CLI: --deterministic)
         self.deterministic = (default_determinism(self.device) if deterministic is None
                               else bool(deterministic))
         self.allow_missing_audio = allow_missing_audio

@@ -72,7 +72,7 @@ def test_out_of_memory_fails_with_a_hint_not_a_user_error():
     def collate(ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.zeros(len(ids), 2), torch.ones(len(ids))
 
-    with pytest.raises(training.OutOfMemory, match="smaller batch_size.*batch_seconds") as err:
+    with pytest.raises(training.OutOfMemory, match=r"smaller batch_size.*batch_seconds") as err:
         training.fit(_Exploding(), collate, data, data, spec,
                      training.TrainConfig(max_epochs=1, batch_size=4))
     assert not isinstance(err.value, InputError)  # a RuntimeError: the runner fails the cell only
