@@ -374,10 +374,16 @@ def predict(model: torch.nn.Module, collate: Collate, data: Data, loss: str, spe
     return probabilities(loss, logits).numpy().astype(np.float64)
 
 
-def pad(arrays: list[np.ndarray], time_axis: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack variable-length arrays along a new batch axis, zero-padding the time axis."""
+def pad(arrays: list[np.ndarray], time_axis: int = 0, multiple: int = 1
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack variable-length arrays along a new batch axis, zero-padding the time axis.
+
+    ``multiple`` > 1 rounds the padded length up to a multiple of it: a GPU then
+    sees a bounded set of shapes, and cuDNN / cuBLAS reuse the kernel plans
+    they built for each instead of planning every batch anew.
+    """
     lengths = torch.tensor([a.shape[time_axis] for a in arrays])
-    longest = int(lengths.max())
+    longest = -(-int(lengths.max()) // multiple) * multiple
     shape = list(arrays[0].shape)
     shape[time_axis] = longest
     out = np.zeros([len(arrays), *shape], dtype=np.float32)

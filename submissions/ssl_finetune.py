@@ -13,7 +13,10 @@ epochs with 10 used by IS-2023; ``max_epochs`` defaults to 10.
 Batches are length-bucketed by default (``batching="bucketed"``: clips of
 similar length together, batch order shuffled, seeded; ``"random"`` gives the
 released recipe's random batches), optionally capped at ``batch_seconds`` of
-padded audio per batch; both are recorded in the configuration.
+padded audio per batch; both are recorded in the configuration.  On a GPU
+batches are padded to a multiple of ``pad_seconds`` (0.25 s), so the shapes
+repeat and cuDNN's per-shape kernel plans are reused (masked: no effect on the
+pooled output of a layer-norm encoder such as large-robust).
 
 ``penalty_alpha > 0`` adds the co-occurrence penalty of :mod:`serbench.penalty`
 (``penalty`` holds its other options, e.g. ``{"form": "kl_literal", "mode": "both"}``).
@@ -64,13 +67,13 @@ class SslFinetune(Submission):
                  batch_size: int = 32, max_epochs: int = 10, patience: int = 3,
                  max_seconds: float = 12.0, penalty_alpha: float = 0.0,
                  penalty: dict | None = None, batching: str = "bucketed",
-                 batch_seconds: float | None = None) -> None:
+                 batch_seconds: float | None = None, pad_seconds: float = 0.25) -> None:
         super().__init__(model=model, keep_layers=keep_layers, freeze_cnn=freeze_cnn,
                          pooling=pooling, hidden=hidden, dropout=dropout, loss=loss, lr=lr,
                          batch_size=batch_size, max_epochs=max_epochs, patience=patience,
                          max_seconds=max_seconds,
                          penalty_alpha=penalty_alpha, penalty=penalty, batching=batching,
-                         batch_seconds=batch_seconds)
+                         batch_seconds=batch_seconds, pad_seconds=pad_seconds)
         self.c = self._config
         self.cfg = training.TrainConfig(loss=loss, lr=lr, batch_size=batch_size,
                                         max_epochs=max_epochs, patience=patience,
@@ -78,6 +81,7 @@ class SslFinetune(Submission):
                                                               **(penalty or {})),
                                         batching=batching, batch_seconds=batch_seconds)
         self._waves: dict[str, np.ndarray] = {}
+        self._multiple = 1
 
     def _load(self, data: Data) -> None:
         for u, path in zip(data.ids, data.audio_paths, strict=True):
@@ -85,7 +89,8 @@ class SslFinetune(Submission):
                 self._waves[u] = audio.load(path, 16000, self.c["max_seconds"])
 
     def _collate(self, ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        return training.pad([(self._waves[u] - self.mu) / self.sigma for u in ids])
+        return training.pad([(self._waves[u] - self.mu) / self.sigma for u in ids],
+                            multiple=self._multiple)
 
     def _seconds(self, ids: np.ndarray) -> np.ndarray:
         """Each clip's length in seconds after the ``max_seconds`` cut (for bucketing)."""
@@ -95,6 +100,8 @@ class SslFinetune(Submission):
         from transformers import AutoModel
 
         torch.manual_seed(spec.seed)
+        if spec.device.startswith("cuda") and self.c["pad_seconds"]:
+            self._multiple = max(1, round(self.c["pad_seconds"] * 16000))
         self._load(train)
         self._load(dev)
         samples = np.concatenate([self._waves[u] for u in train.ids])
