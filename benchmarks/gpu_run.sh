@@ -13,11 +13,11 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error
   python3 -m pip install -q --no-index --no-deps --no-build-isolation . 2>&1 | tail -2
   python3 -c "from serbench.demo import corpus; corpus.ensure_demo_corpus(); print('demo ready')"
   echo "=== extraction: base on the demo (360 clips), grid"
-  timeout 90 python3 benchmarks/bench_extraction.py --device cuda --config base --naive
-  echo "=== extraction: large-robust shape on 400 IEMOCAP-like clips"
-  timeout 100 python3 benchmarks/bench_extraction.py --device cuda --config large --corpus iemocap-like --clips 400
+  timeout 80 python3 benchmarks/bench_extraction.py --device cuda --config base --naive
+  echo "=== extraction: large-robust shape on 800 IEMOCAP-like clips"
+  timeout 130 python3 benchmarks/bench_extraction.py --device cuda --config large --corpus iemocap-like --clips 800
   rm -rf /tmp/serbench-home/features
   echo "=== training"
-  timeout 150 python3 benchmarks/bench_training.py --device cuda --shapes base,large12 --sets demo,iemocap-like --clips 200 --epochs 2 --deterministic-too
+  timeout 180 python3 benchmarks/bench_training.py --device cuda --shapes base,large12 --sets demo,iemocap-like --clips 320 --epochs 3 --deterministic-too --again
   echo "=== done"
 } 2>&1 | grep --line-buffered -v "Loading weights\|Writing model shards" | tee "$OUTDIR/log.txt"
