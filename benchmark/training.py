@@ -339,11 +339,12 @@ def _dev_loss(model: torch.nn.Module, collate: Collate, data: Data, y: Targets,
         return float("nan")
     model.eval()
     device = torch.device(spec.device)
-    total = torch.zeros((), device=device)
+    # float64, batch by batch, as serbench always summed it (records regenerate bit for bit)
+    total = torch.zeros((), dtype=torch.float64, device=device)
     for idx, x, lengths in _loaded(collate, data.ids, parts, device):
         with _autocast(spec):
             output = model(x, lengths)
-        total += objective.loss(_float(output), _rows(y, idx, device)).float() * len(idx)
+        total += objective.loss(_float(output), _rows(y, idx, device)).double() * len(idx)
     return float(total) / len(data)
 
 
