@@ -166,7 +166,8 @@ class RayExecutor:
                                                  num_gpus=self._gpus(device))
         slots = max(1, int(ray.cluster_resources().get("CPU", 1) // self.cpus_per_cell))
         gpus = self._gpus(device)
-        if gpus and device.startswith("cuda"):  # [gpu helper, issue 17] one shard per GPU at a time: the window counts GPUs,
+        if gpus and device.startswith("cuda"):
+            # [gpu helper, issue 17] one shard per GPU at a time: the window counts GPUs,
             # so at most SHARDS_PER_SLOT shards' features per GPU wait in memory
             slots = max(1, int(ray.cluster_resources().get("GPU", 1) // gpus))
         fn_ref = ray.put(fn)
