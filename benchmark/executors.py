@@ -213,6 +213,11 @@ class RayExecutor:
         remote = ray.remote(_map_remote).options(num_cpus=self.cpus_per_cell,
                                                  num_gpus=self._gpus(device))
         slots = max(1, int(ray.cluster_resources().get("CPU", 1) // self.cpus_per_cell))
+        gpus = self._gpus(device)
+        if gpus and device.startswith("cuda"):
+            # one shard per GPU at a time: the window counts GPUs,
+            # so at most SHARDS_PER_SLOT shards' features per GPU wait in memory
+            slots = max(1, int(ray.cluster_resources().get("GPU", 1) // gpus))
         fn_ref = ray.put(fn)
         pending: deque = deque()
         it = iter(items)

@@ -160,7 +160,7 @@ def read_predictions(path: str | Path, classes: list[str] | tuple[str, ...],
                      expected_ids: np.ndarray, *, independent: bool = False) -> np.ndarray:
     """Probabilities [N, K] aligned with ``expected_ids``; every defect is an error.
 
-    ``independent`` (issue 15, multi-label outputs; scores branch): the cell declared
+    ``independent``: the cell declared
     independent per-class probabilities, so each value must lie in [0, 1] and rows
     need not sum to 1.
     """

@@ -81,15 +81,26 @@ def cell_seed(seed: int, fold: int, rule: str) -> int:
     return (seed * 1_000_003 + fold * 101 + {"MR": 1, "PR": 2, "AR": 3}.get(rule, 0)) % 2**31
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch, and ask torch for deterministic kernels."""
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, numpy and torch; in deterministic mode ask torch for deterministic kernels.
+
+    ``deterministic=False`` (the fast mode) lets torch pick its
+    fastest kernels, some of which are not bit-reproducible on a GPU.
+    """
     import torch
 
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+
+
+def default_determinism(device: str) -> bool:
+    """Deterministic on the CPU (it costs nothing there), fast on a GPU."""
+    return not device.startswith("cuda")
 
 
 def _cuda_initialised() -> bool:
@@ -107,7 +118,7 @@ def feature_spec(sub: Submission) -> FeatureSpec | None:
 def check_probabilities(probs: Any, n: int, k: int, *, independent: bool = False) -> np.ndarray:
     """Validate a submission's output; raise ValueError saying what is wrong.
 
-    ``independent`` (scores branch, issue 15 multi-label outputs): the submission
+    ``independent``: the submission
     declared ``outputs = "independent"``, so each value is a probability in [0, 1]
     and rows are kept as they are (the scorer normalises only for distribution metrics).
     """
@@ -122,7 +133,7 @@ def check_probabilities(probs: Any, n: int, k: int, *, independent: bool = False
         raise ValueError(f"predict_proba returned NaN or inf in {bad} rows")
     if (p < 0).any():
         raise ValueError("predict_proba returned negative probabilities")
-    if independent:  # scores branch: multi-label outputs
+    if independent:
         if (p > 1.0 + SUM_TOLERANCE).any():
             raise ValueError("predict_proba returned a probability above 1 (outputs = "
                              "'independent' means one probability in [0, 1] per class)")
@@ -150,10 +161,11 @@ class Runner:
                  device: str = "auto", allow_missing_audio: bool = False,
                  log: Callable[[str], None] | None = None, label: str | None = None,
                  cell_timeout: float | None = None, save_models: bool = False,
-                 load_models: str | Path | None = None) -> None:
+                 load_models: str | Path | None = None,
+                 deterministic: bool | None = None) -> None:
         self.task = task
         self.cls = submission
-        if submission.outputs not in ("distribution", "independent"):  # scores branch
+        if submission.outputs not in ("distribution", "independent"):
             raise InputError(f"submission {submission.name!r} declares outputs = "
                              f"{submission.outputs!r}",
                              fix='use outputs = "distribution" or "independent"')
@@ -164,6 +176,9 @@ class Runner:
         self.config = params.validate_config(submission, dict(config or {}))
         self.runs = Path(runs)
         self.device = resolve_device(device) if device == "auto" else device
+        #: Bit-reproducible kernels (slower); None: deterministic on CPU, fast on GPU.
+        self.deterministic = (default_determinism(self.device) if deterministic is None
+                              else bool(deterministic))
         self.allow_missing_audio = allow_missing_audio
         if cell_timeout is not None and not cell_timeout > 0:
             raise InputError(f"--cell-timeout must be a positive number of seconds, not "
@@ -214,7 +229,8 @@ class Runner:
                              fix="prepare it from a source that includes the audio files")
         self.store = build_store(ids, np.array([self.audio[u] for u in ids], dtype=object),
                                  np.array([self.durations[u] for u in ids]), spec,
-                                 device=self.device, progress=progress, mapper=mapper)
+                                 device=self.device, progress=progress, mapper=mapper,
+                                 log=self.log)  # [gpu helper, issue 12.2] names changed clips
 
     # ------------------------------------------------------------------ data
 
@@ -363,7 +379,7 @@ class Runner:
                 f"{missing_test[:5]}", fix="prepare the task with its audio, or pass "
                 "--allow-missing-audio (they are then predicted uniform and the record lists them)")
         seed = cell_seed(key.seed, key.fold, key.train_rule)
-        seed_everything(seed)
+        seed_everything(seed, self.deterministic)  # [gpu helper, issue 19]
         amp = None
         if self.device.startswith("cuda"):
             import torch
@@ -417,8 +433,9 @@ class Runner:
                            "version": self.cls.version,
                            "class": f"{self.cls.__module__}.{self.cls.__qualname__}"},
             "config": sub.config(), "target_kind": spec.target_kind, "cell_seed": seed,
-            "outputs": self.cls.outputs,  # scores branch: "distribution" or "independent"
+            "outputs": self.cls.outputs,  # "distribution" or "independent"
             "device": self.device, "amp_dtype": amp, "versions": provenance.versions(),
+            "deterministic": self.deterministic,
             "threads": provenance.threads(),
             "git_commit": provenance.git_commit(),
             "timings": {"fit_s": round(fit_s, 3), "predict_s": round(predict_s, 3)},

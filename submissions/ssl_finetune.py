@@ -1,4 +1,4 @@
-"""ssl-finetune: the released fine-tuning recipe (science.md e.1), for users with a GPU.
+"""ssl-finetune: the released fine-tuning recipe (docs/methods.md), for users with a GPU.
 
 The encoder (default ``facebook/wav2vec2-large-robust``) is loaded with
 ``transformers``, trimmed to its first ``keep_layers`` transformer layers (12,
@@ -9,6 +9,14 @@ unmasked mean with ``pooling="unmasked_mean"``) into the released
 2x1024 BatchNorm/ReLU/dropout head.  Adam 1e-4 on everything, batch 32,
 selection on dev loss; bf16/fp16 autocast on GPU.  The released recipe runs 50
 epochs with 10 used by IS-2023; ``max_epochs`` defaults to 10.
+
+Batches are length-bucketed by default (``batching="bucketed"``: clips of
+similar length together, batch order shuffled, seeded; ``"random"`` gives the
+released recipe's random batches), optionally capped at ``batch_seconds`` of
+padded audio per batch; both are recorded in the configuration.  On a GPU
+batches are padded to a multiple of ``pad_seconds`` (0.25 s), so the shapes
+repeat and cuDNN's per-shape kernel plans are reused (masked: no effect on the
+pooled output of a layer-norm encoder such as large-robust).
 
 ``penalty_alpha > 0`` adds the co-occurrence penalty of :mod:`serbench.methods.penalty`
 (``penalty`` holds its other options, e.g. ``{"form": "kl_literal", "mode": "both"}``).
@@ -59,18 +67,22 @@ class SslFinetune(Submission):
                  dropout: float = 0.5, loss: str = "cb_soft_ce", lr: float = 1e-4,
                  batch_size: int = 32, max_epochs: int = 10, patience: int = 3,
                  max_seconds: float = 12.0, penalty_alpha: float = 0.0,
-                 penalty: dict | None = None) -> None:
+                 penalty: dict | None = None, batching: str = "bucketed",
+                 batch_seconds: float | None = None, pad_seconds: float = 0.25) -> None:
         super().__init__(model=model, keep_layers=keep_layers, freeze_cnn=freeze_cnn,
                          pooling=pooling, hidden=hidden, dropout=dropout, loss=loss, lr=lr,
                          batch_size=batch_size, max_epochs=max_epochs, patience=patience,
                          max_seconds=max_seconds,
-                         penalty_alpha=penalty_alpha, penalty=penalty)
+                         penalty_alpha=penalty_alpha, penalty=penalty, batching=batching,
+                         batch_seconds=batch_seconds, pad_seconds=pad_seconds)
         self.c = self._config
         self.cfg = training.TrainConfig(loss=loss, lr=lr, batch_size=batch_size,
                                         max_epochs=max_epochs, patience=patience,
                                         penalty=PenaltyConfig(alpha=penalty_alpha,
-                                                              **(penalty or {})))
+                                                              **(penalty or {})),
+                                        batching=batching, batch_seconds=batch_seconds)
         self._waves: dict[str, np.ndarray] = {}
+        self._multiple = 1
 
     def _load(self, data: Data) -> None:
         for u, path in zip(data.ids, data.audio_paths, strict=True):
@@ -78,12 +90,19 @@ class SslFinetune(Submission):
                 self._waves[u] = audio.load(path, 16000, self.c["max_seconds"])
 
     def _collate(self, ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        return training.pad([(self._waves[u] - self.mu) / self.sigma for u in ids])
+        return training.pad([(self._waves[u] - self.mu) / self.sigma for u in ids],
+                            multiple=self._multiple)
+
+    def _seconds(self, ids: np.ndarray) -> np.ndarray:
+        """Each clip's length in seconds after the ``max_seconds`` cut (for bucketing)."""
+        return np.array([len(self._waves[u]) / 16000 for u in ids])
 
     def fit(self, train: Data, dev: Data, spec: FitSpec) -> None:
         from transformers import AutoModel
 
         torch.manual_seed(spec.seed)
+        if spec.device.startswith("cuda") and self.c["pad_seconds"]:
+            self._multiple = max(1, round(self.c["pad_seconds"] * 16000))
         self._load(train)
         self._load(dev)
         samples = np.concatenate([self._waves[u] for u in train.ids])
@@ -98,7 +117,8 @@ class SslFinetune(Submission):
         self.model = FineTuneNet(encoder, spec.k, self.c["hidden"], self.c["dropout"],
                                  self.c["pooling"])
         self.spec = spec
-        self.summary = training.fit(self.model, self._collate, train, dev, spec, self.cfg)
+        self.summary = training.fit(self.model, self._collate, train, dev, spec, self.cfg,
+                                    lengths=self._seconds)
 
     def predict_proba(self, batch: Data) -> np.ndarray:
         self._load(batch)

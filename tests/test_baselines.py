@@ -27,7 +27,7 @@ def test_cached_states_equal_an_unpadded_forward(demo, encoder: Path, tmp_path: 
     import torch
     from transformers import AutoModel
 
-    runner = Runner(demo, plugins.resolve("ssl-mlp"), {"model": str(encoder)},
+    runner = Runner(demo, plugins.resolve("ssl-mlp"), {"model": str(encoder), "features": "frames"},
                     runs=tmp_path / "runs", device="cpu")
     runner.prepare_features()
     store = runner.store
@@ -44,7 +44,7 @@ def test_cached_states_equal_an_unpadded_forward(demo, encoder: Path, tmp_path: 
         assert got.shape == ref.shape  # [layers + 1, frames, dim], padding cut off
         np.testing.assert_allclose(got, ref, atol=2e-2, rtol=2e-2)  # float16 storage
     mtime = (store.path / "features.arrow").stat().st_mtime_ns
-    again = Runner(demo, plugins.resolve("ssl-mlp"), {"model": str(encoder)},
+    again = Runner(demo, plugins.resolve("ssl-mlp"), {"model": str(encoder), "features": "frames"},
                    runs=tmp_path / "runs", device="cpu")
     again.prepare_features()
     assert (again.store.path / "features.arrow").stat().st_mtime_ns == mtime  # reused

@@ -14,20 +14,31 @@ page cache.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from .. import atomic, audio, paths
 from ..errors import InputError
-from .specs import FeatureSpec
+from .specs import FeatureSpec, Pending
 
 FILE = "features.arrow"
 _SCHEMA = pa.schema([("utterance_id", pa.string()), ("audio_path", pa.string()),
-                     ("duration", pa.float64()), ("shape", pa.list_(pa.int32())),
+                     ("duration", pa.float64()), ("fingerprint", pa.string()),
+                     ("frames", pa.int32()), ("shape", pa.list_(pa.int32())),
                      ("dtype", pa.string()), ("data", pa.large_binary())])
+#: Batches decoded ahead of the forward pass, and started batches waiting for the writer.
+DEPTH = 2
+#: Threads hashing audio files for their fingerprints.
+HASH_THREADS = 4
+#: Bytes written between two flushes to disk by the writer thread, so that the final
+#: fsync of the atomic write (no half cache after a crash) has little left to do.
+SYNC_BYTES = 256 << 20
 
 
 class FeatureStore:
@@ -49,6 +60,10 @@ class FeatureStore:
         col = self._table.column
         self.audio_paths = dict(zip(ids, col("audio_path").to_pylist(), strict=True))
         self.durations = dict(zip(ids, col("duration").to_pylist(), strict=True))
+        self.fingerprints = dict(zip(ids, col("fingerprint").to_pylist(), strict=True))
+        self._frames = col("frames").to_pylist()
+        #: Cached clips whose audio had changed and that this build recomputed.
+        self.recomputed: list[str] = []
         self._shape = self._table.column("shape").to_pylist()
         self._dtype = self._table.column("dtype").to_pylist()
         self._data = self._table.column("data")
@@ -71,14 +86,20 @@ class FeatureStore:
         return np.frombuffer(buf, dtype=self._dtype[i]).reshape(self._shape[i])
 
     def length(self, utt: str) -> int:
-        """Number of frames (the time axis is the second-to-last one)."""
-        return int(self._shape[self._index[utt]][-2])
+        """Number of time frames the clip's features were computed from (for frame features,
+        the second-to-last axis; pooled features keep the count of the frames they pooled)."""
+        return int(self._frames[self._index[utt]])
+
+    def frames(self, utt: str) -> int:
+        return self.length(utt)
 
 
 def length_buckets(durations: np.ndarray, budget_seconds: float) -> list[np.ndarray]:
     """Indices grouped into batches of similar length whose padded size fits the budget."""
     order = np.argsort(durations, kind="stable")
-    batches, current, longest = [], [], 0.0
+    batches: list[np.ndarray] = []
+    current: list[int] = []
+    longest = 0.0
     for i in order:
         d = float(durations[i])
         if current and max(longest, d) * (len(current) + 1) > budget_seconds:
@@ -89,6 +110,33 @@ def length_buckets(durations: np.ndarray, budget_seconds: float) -> list[np.ndar
     if current:
         batches.append(np.array(current))
     return batches
+
+
+def fingerprint(path: str | Path) -> str:
+    """A cheap content fingerprint of an audio file: its size and a BLAKE2b hash of its bytes.
+
+    A file that is missing or unreadable gets ``"missing"`` (decoding then says why).
+    """
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    try:
+        with open(path, "rb") as f:
+            size = 0
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+                size += len(chunk)
+    except OSError:
+        return "missing"
+    return f"{size}:{h.hexdigest()}"
+
+
+def fingerprints(audio_paths: np.ndarray) -> list[str]:
+    """Fingerprints of many files, hashed on a few threads (hashlib releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(HASH_THREADS) as pool:
+        return list(pool.map(fingerprint, [str(p) for p in audio_paths]))
 
 
 def corpus_key(audio_paths: np.ndarray) -> str:
@@ -112,75 +160,183 @@ def build_store(
     device: str = "cpu",
     max_seconds: float | None = audio.DEFAULT_MAX_SECONDS,
     progress: Callable[[int, int], None] | None = None,
-    mapper: Callable[..., Iterator[list[np.ndarray]]] | None = None,
+    mapper: Callable[..., Iterator[tuple[list[np.ndarray], list[int]]]] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> FeatureStore:
     """Features of ``ids``: the cached ones, extracting (and keeping) whatever is missing.
 
+    Every clip's audio is fingerprinted (:func:`fingerprint`); a cached clip
+    whose file changed since it was cached is recomputed, and ``log`` (and the
+    returned store's ``recomputed``) names it.  ``spec.check()`` runs before
+    anything is extracted.
+
     ``mapper(fn, shards)`` computes ``fn`` on every shard (a batch of clip
-    indices) and yields the results in order: the built-in ``map`` by default,
-    or an executor's map that runs shards on other workers.  The cache file is
-    written here either way, so its content does not depend on the mapper.
+    indices) and yields the results in order: by default the batches run here,
+    decoded one thread ahead and written by a background thread while the next
+    batch computes; an executor's map runs them on other workers (one batch
+    per GPU at a time).  The cache file is written here either way, so its
+    content does not depend on the mapper, and no step holds more than a few
+    batches' features in memory.
     """
     folder = store_dir(audio_paths, spec)
     ids = np.asarray(ids, dtype=object)
     audio_paths = np.asarray(audio_paths, dtype=object)
     durations = np.array([d if d is not None and d == d else 0.0 for d in durations], dtype=float)
+    prints = fingerprints(audio_paths)
     old = None
     if (folder / "meta.json").exists() and (folder / FILE).exists():
         try:
             old = FeatureStore(folder)
-        except InputError:  # unreadable or from an older layout: rebuilt below
+        except (InputError, KeyError, ValueError):  # unreadable or an older layout: rebuilt
             old = None
-    cached = {str(u) for u, p in zip(ids, audio_paths, strict=True)
-              if old is not None and u in old and old.audio_paths[u] == str(p)}
+    cached: set[str] = set()
+    changed: list[str] = []
+    if old is not None:
+        for u, p, fp in zip(map(str, ids), audio_paths, prints, strict=True):
+            if u in old and old.audio_paths[u] == str(p):
+                (cached.add(u) if old.fingerprints[u] == fp else changed.append(u))
+    if changed and log is not None:
+        log(f"{len(changed)} clip(s) changed on disk since their features were cached and are "
+            f"recomputed: {', '.join(changed[:10])}{' ...' if len(changed) > 10 else ''}")
     if old is not None and len(cached) == len(ids):
         return old
+    spec.check()
     todo = np.array([i for i, u in enumerate(ids) if str(u) not in cached], dtype=int)
-    keep = [] if old is None else [u for u in old.audio_paths if u not in set(map(str, ids))
-                                   or u in cached]
+    wanted = set(map(str, ids))
+    keep = [] if old is None else [u for u in old.audio_paths if u not in wanted or u in cached]
     cap = max_seconds if max_seconds is not None else np.inf
     batches = [todo[b] for b in length_buckets(np.minimum(durations[todo], cap),
                                                spec.batch_seconds)]
     folder.mkdir(parents=True, exist_ok=True)
     total = len(keep) + len(todo)
-    done = 0
-
     shard_paths = {int(i): str(audio_paths[i]) for i in todo}
 
-    def extract(batch: np.ndarray) -> list[np.ndarray]:
-        waves = [audio.load(shard_paths[int(i)], spec.sample_rate, max_seconds) for i in batch]
-        return spec.extract(waves, device)
+    def load(batch: np.ndarray) -> list[np.ndarray]:
+        return [audio.load(shard_paths[int(i)], spec.sample_rate, max_seconds) for i in batch]
+
+    def extract(batch: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
+        return spec.start(load(batch), device).result()
+
+    def started() -> Iterator[Pending]:
+        if mapper is not None:
+            for res in mapper(extract, batches):
+                yield Pending(*res)
+        else:
+            yield from _started(batches, load, spec, device)
 
     def write(tmp: Path) -> None:
-        nonlocal done
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, _SCHEMA) as writer:
+            done = 0
+            synced = 0
+            fd = os.open(tmp, os.O_RDONLY)  # fsync through any descriptor flushes the file
             for start in range(0, len(keep), 256):  # clips already cached: copied, not recomputed
                 part = keep[start:start + 256]
+                assert old is not None
                 writer.write_batch(_batch(part, [old.audio_paths[u] for u in part],
                                           [old.durations[u] for u in part],
-                                          [old[u] for u in part]))
+                                          [old.fingerprints[u] for u in part],
+                                          [old.length(u) for u in part], [old[u] for u in part]))
                 done += len(part)
-            for batch, feats in zip(batches, (mapper or map)(extract, batches), strict=True):
+
+            def consume(batch: np.ndarray, pending: Pending) -> None:
+                nonlocal done
+                feats, frames = pending.result()
                 writer.write_batch(_batch([str(ids[i]) for i in batch],
                                           [str(audio_paths[i]) for i in batch],
-                                          [float(durations[i]) for i in batch], feats))
+                                          [float(durations[i]) for i in batch],
+                                          [prints[i] for i in batch], frames, feats))
                 done += len(batch)
+                nonlocal synced
+                if sink.tell() - synced > SYNC_BYTES:  # on this thread, while the GPU works
+                    sink.flush()
+                    os.fdatasync(fd) if hasattr(os, "fdatasync") else os.fsync(fd)
+                    synced = sink.tell()
                 if progress is not None:
                     progress(done, total)
+
+            try:
+                _write_behind(zip(batches, started(), strict=True), consume)
+            finally:
+                os.close(fd)
 
     atomic.write_with(folder / FILE, write)
     atomic.write_json(folder / "meta.json", {"spec": type(spec).__name__,
                                              "params": spec.params(), "n": total})
-    return FeatureStore(folder)
+    store = FeatureStore(folder)
+    store.recomputed = changed
+    return store
 
 
-def _batch(ids: list[str], paths: list[str], durations: list[float],
-           feats: list[np.ndarray]) -> pa.RecordBatch:
+def _started(batches: list[np.ndarray], load: Callable[[np.ndarray], list[np.ndarray]],
+             spec: FeatureSpec, device: str) -> Iterator[Pending]:
+    """Each batch started on ``device``, its audio decoded on a thread ``DEPTH`` batches ahead."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="serbench-decode") as pool:
+        ahead = deque(pool.submit(load, b) for b in batches[:DEPTH])
+        for k in range(len(batches)):
+            waves = ahead.popleft().result()
+            if k + DEPTH < len(batches):
+                ahead.append(pool.submit(load, batches[k + DEPTH]))
+            yield spec.start(waves, device)
+
+
+_DONE = object()
+
+
+def _write_behind(items: Iterable[tuple[np.ndarray, Pending]],
+                  consume: Callable[[np.ndarray, Pending], None]) -> None:
+    """``consume`` every item on a background thread, at most ``DEPTH`` items behind.
+
+    The producer (decoding and launching batches) and the consumer (waiting for a
+    batch's device copy and writing it) overlap; an error on either side stops
+    both and is raised here.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue[Any] = queue.Queue(maxsize=DEPTH)
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        while (item := q.get()) is not _DONE:
+            if failed:
+                continue  # drain after an error, so the producer never blocks
+            try:
+                consume(*item)
+            except BaseException as exc:  # re-raised in the producer's thread
+                failed.append(exc)
+
+    thread = threading.Thread(target=run, name="serbench-writer", daemon=True)
+    thread.start()
+    try:
+        for item in items:
+            if failed:
+                break
+            q.put(item)
+    finally:
+        q.put(_DONE)
+        thread.join()
+    if failed:
+        raise failed[0]
+
+
+def _batch(ids: list[str], paths: list[str], durations: list[float], prints: list[str],
+           frames: list[int], feats: list[np.ndarray]) -> pa.RecordBatch:
+    # One copy of the feature bytes into one buffer, handed to Arrow as is.
+    offsets = np.zeros(len(feats) + 1, dtype=np.int64)
+    np.cumsum([f.nbytes for f in feats], out=offsets[1:])
+    blob = (np.concatenate([np.ascontiguousarray(f).reshape(-1).view(np.uint8) for f in feats])
+            if feats else np.zeros(0, dtype=np.uint8))
+    data = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(feats),
+                                            [None, pa.py_buffer(offsets), pa.py_buffer(blob)])
     return pa.record_batch([
         pa.array(ids, pa.string()),
         pa.array(paths, pa.string()),
         pa.array(durations, pa.float64()),
+        pa.array(prints, pa.string()),
+        pa.array(frames, pa.int32()),
         pa.array([list(f.shape) for f in feats], pa.list_(pa.int32())),
         pa.array([str(f.dtype) for f in feats], pa.string()),
-        pa.array([np.ascontiguousarray(f).tobytes() for f in feats], pa.large_binary()),
+        data,
     ], schema=_SCHEMA)

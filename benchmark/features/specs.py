@@ -10,12 +10,40 @@ from typing import Any
 import numpy as np
 
 
+class Pending:
+    """Features of one batch whose computation has been started (see :meth:`FeatureSpec.start`).
+
+    ``result()`` waits for them and returns ``(arrays, frames)``: one array per
+    clip and the number of time frames each was computed from.
+    """
+
+    def __init__(self, arrays: list[np.ndarray], frames: list[int]) -> None:
+        self._arrays, self._frames = arrays, frames
+
+    def result(self) -> tuple[list[np.ndarray], list[int]]:
+        return self._arrays, self._frames
+
+
 class FeatureSpec:
-    """Base class: ``sample_rate``, ``key()`` and ``extract(waves, device)``."""
+    """Base class: ``sample_rate``, ``key()`` and ``extract(waves, device)``.
+
+    The cache calls :meth:`check` once before extracting anything, and
+    :meth:`start` per batch; ``start`` may return before the work is done (a
+    GPU spec launches its kernels and copies, and the cache's writer thread
+    waits for them), so decoding, the forward pass and writing overlap.
+    """
 
     sample_rate: int = 16000
     #: Seconds of audio per batch budget (length-bucketed batching of extraction).
     batch_seconds: float = 64.0
+
+    def check(self) -> None:
+        """Refuse a spec that cannot work (bad layer index, unsupported encoder) up front."""
+
+    def start(self, waves: list[np.ndarray], device: str = "cpu") -> Pending:
+        """Begin the features of one batch; the default computes them here and now."""
+        arrays = self.extract(waves, device)
+        return Pending(arrays, [int(a.shape[-2]) if a.ndim >= 2 else 1 for a in arrays])
 
     def params(self) -> dict[str, Any]:
         return asdict(self)  # type: ignore[call-overload]
@@ -58,6 +86,10 @@ class LogMel(FeatureSpec):
         return out
 
 
+#: Forward-pass precisions of the SSL specs (part of their cache key).
+PRECISIONS = ("float32", "bfloat16", "float16")
+
+
 @dataclass(frozen=True)
 class SSLHiddenStates(FeatureSpec):
     """Hidden states of a frozen ``transformers`` audio encoder: [L, T, D] (float16).
@@ -65,6 +97,10 @@ class SSLHiddenStates(FeatureSpec):
     ``model`` is a hub id or a local folder; ``layers`` None keeps every layer
     (the CNN output projection plus each transformer layer, as
     ``output_hidden_states`` gives them), or a tuple of layer indices.
+    ``precision`` is the forward pass's: ``float32``, or ``bfloat16`` /
+    ``float16`` autocast (faster on a GPU); it is part of the cache key, so
+    features of different precisions never mix.  The states are stored as
+    float16 whatever the forward precision.
     """
 
     model: str = "facebook/wav2vec2-base"
@@ -72,16 +108,46 @@ class SSLHiddenStates(FeatureSpec):
     sample_rate: int = 16000
     batch_seconds: float = 64.0
     normalize: bool = True
+    precision: str = "float32"
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def params(self) -> dict[str, Any]:
         return {"model": self.model, "layers": self.layers, "sample_rate": self.sample_rate,
-                "normalize": self.normalize}
+                "normalize": self.normalize, "precision": self.precision}
+
+    def check(self) -> None:
+        from .ssl import check_spec
+
+        check_spec(self)
+
+    def start(self, waves: list[np.ndarray], device: str = "cpu") -> Pending:
+        from .ssl import start_batch
+
+        return start_batch(self, waves, device)
 
     def extract(self, waves: list[np.ndarray], device: str = "cpu") -> list[np.ndarray]:
-        from .ssl import encode_batch
+        return self.start(waves, device).result()[0]
 
-        return encode_batch(self, waves, device)
+
+#: Statistics a pooled spec can keep per layer.
+POOL_STATS = ("mean", "std")
+
+
+@dataclass(frozen=True)
+class SSLPooled(SSLHiddenStates):
+    """Per-layer statistics of a frozen encoder's hidden states over each clip: [S, L, D].
+
+    The statistics (``stats``: ``mean`` and optionally ``std``, the population
+    standard deviation) are computed on the device inside the forward batch,
+    each clip over its own frames only, in float32, and stored as float16: a
+    few KB to a few hundred KB per clip instead of the frames' megabytes.  The
+    cache records each clip's number of frames (``FeatureStore.frames``).
+    """
+
+    stats: tuple[str, ...] = ("mean",)
+
+    def params(self) -> dict[str, Any]:
+        return {**super().params(), "stats": list(self.stats)}
 
 
 @dataclass(frozen=True)

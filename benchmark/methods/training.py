@@ -6,6 +6,20 @@ lowest dev loss is kept (the released recipe selects on dev loss); training
 stops after ``patience`` epochs without improvement.  Shuffling uses a seeded
 generator, so a CPU run is repeatable bit for bit.
 
+Batching (:func:`batches`): ``random`` (seeded random order, the default) or
+``bucketed``: clips of similar length together (lengths jittered by up to
+10 % before sorting, so batches differ between epochs), the batch order
+shuffled, and optionally at most ``batch_seconds`` of padded length per
+batch.  Bucketing pads little, which on a GPU is most of the speed of
+fine-tuning on raw audio (Ott et al., 2019, "fairseq", use the same sorted,
+batch-shuffled scheme).
+
+On a GPU the next batches are collated, pinned and copied on a background
+thread while the current one trains, the targets stay on the device, the dev
+loss is summed on the device (one synchronisation per epoch) and the best
+state is a device-side copy.  The loss and every softmax over classes run in
+float32 outside autocast.  An out-of-memory error fails the cell with a hint.
+
 What is optimised is an :class:`Objective`: per-clip targets plus a batch
 loss.  :class:`SingleHead` covers the four base losses with the optional
 co-occurrence penalty; multi-head models (rater fusion, crowd layers) bring
@@ -14,13 +28,14 @@ their own objective and reuse the same loop.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..submission import Data, FitSpec
 from ..targets import class_balanced_weights
 from .losses import CLASS_BALANCED, TARGETS, probabilities
@@ -29,6 +44,14 @@ from .raters import rater_answers
 
 Collate = Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor]]
 Targets = dict[str, torch.Tensor]
+#: Clip ids -> their lengths (in the unit of ``TrainConfig.batch_seconds``, e.g. seconds).
+Lengths = Callable[[np.ndarray], np.ndarray]
+BATCHING = ("random", "bucketed")
+#: Relative jitter of the lengths before sorting them into buckets.
+BUCKET_JITTER = 0.1
+#: Batches prepared ahead of the one training (GPU only).
+PREFETCH = 2
+EVAL_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -39,8 +62,55 @@ class TrainConfig:
     max_epochs: int = 30
     patience: int = 5
     weight_decay: float = 0.0
-    #: Co-occurrence penalty (science.md b.2); None or alpha 0 trains the base loss alone.
+    #: Co-occurrence penalty (docs/methods.md); None or alpha 0 trains the base loss alone.
     penalty: PenaltyConfig | None = None
+    #: ``random`` or ``bucketed`` (see :func:`batches`; bucketing needs the clips' lengths).
+    batching: str = "random"
+    #: Cap on a batch's padded length (its size times its longest clip), or None.
+    batch_seconds: float | None = None
+
+
+def batches(n: int, batch_size: int, rng: np.random.Generator, *, policy: str = "random",
+            lengths: np.ndarray | None = None, cap: float | None = None,
+            ids: np.ndarray | None = None) -> list[np.ndarray]:
+    """One epoch's batches of indices into ``range(n)``.
+
+    ``random``: a seeded permutation cut into ``batch_size`` pieces (one draw
+    of ``rng``: the order older serbench versions used, so their results
+    regenerate).  ``bucketed``: indices sorted by length (times a random
+    factor in 1 +- ``BUCKET_JITTER``), cut into batches of at most
+    ``batch_size`` clips and, with ``cap``, at most ``cap`` of padded length,
+    then shuffled.  A clip longer than ``cap`` is an error that names it.
+    """
+    if policy not in BATCHING:
+        raise InputError(f"unknown batching {policy!r}", fix=f"use one of {', '.join(BATCHING)}")
+    if policy == "random" or lengths is None:
+        order = rng.permutation(n)
+        return [order[s:s + batch_size] for s in range(0, n, batch_size)]
+    lengths = np.asarray(lengths, dtype=float)
+    if cap is not None and n and lengths.max() > cap:
+        i = int(lengths.argmax())
+        name = str(ids[i]) if ids is not None else f"#{i}"
+        raise InputError(f"clip {name} is {lengths[i]:.2f} long, more than the batch cap "
+                         f"batch_seconds={cap:g}",
+                         fix="raise batch_seconds, or cut clips shorter with max_seconds")
+    order = np.argsort(lengths * (1 + rng.uniform(-BUCKET_JITTER, BUCKET_JITTER, n)),
+                       kind="stable")
+    out: list[np.ndarray] = []
+    current: list[int] = []
+    longest = 0.0
+    for i in order:
+        d = float(lengths[i])
+        full = len(current) >= batch_size or (
+            cap is not None and max(longest, d) * (len(current) + 1) > cap)
+        if current and full:
+            out.append(np.array(current))
+            current, longest = [], 0.0
+        current.append(int(i))
+        longest = max(longest, d)
+    if current:
+        out.append(np.array(current))
+    return [out[k] for k in rng.permutation(len(out))]
 
 
 def targets_for(loss: str, data: Data, spec: FitSpec, rng: np.random.Generator) -> np.ndarray:
@@ -104,58 +174,133 @@ class RaterObjective(Objective):
         self.raters = raters
 
     def targets(self, data: Data, rng: np.random.Generator) -> Targets:
-        answers = rater_answers(data.ids, data.ratings, self.spec.classes, self.raters)
+        answers = rater_answers(list(data.ids), data.ratings, self.spec.classes, self.raters)
         return {"hard": torch.as_tensor(data.labels, dtype=torch.long),
                 "soft": torch.as_tensor(data.smoothed(self.spec.smoothing), dtype=torch.float32),
                 "raters": torch.as_tensor(answers.answers)}
 
 
-def _autocast(spec: FitSpec):
+def _autocast(spec: FitSpec) -> Any:
     if spec.amp_dtype and spec.device.startswith("cuda"):
         return torch.autocast("cuda", dtype=getattr(torch, spec.amp_dtype))
     return torch.autocast("cpu", enabled=False)
 
 
+def _float(output: Any) -> Any:
+    """The model's output in float32 (tensors inside tuples, lists and dicts too), so the loss
+    and every softmax over classes run in float32 whatever the autocast precision."""
+    if isinstance(output, torch.Tensor):
+        return output.float() if output.is_floating_point() else output
+    if isinstance(output, (tuple, list)):
+        return type(output)(_float(o) for o in output)
+    if isinstance(output, dict):
+        return {k: _float(v) for k, v in output.items()}
+    return output
+
+
 def _rows(targets: Targets, idx: np.ndarray, device: torch.device) -> Targets:
-    index = torch.as_tensor(idx)
-    return {name: t[index].to(device) for name, t in targets.items()}
+    if not targets:
+        return {}
+    index = torch.as_tensor(idx, device=next(iter(targets.values())).device)
+    return {name: t.index_select(0, index).to(device) for name, t in targets.items()}
+
+
+def _on(targets: Targets, device: torch.device) -> Targets:
+    return {name: t.to(device) for name, t in targets.items()}
+
+
+def _loaded(collate: Collate, ids: np.ndarray, parts: list[np.ndarray], device: torch.device
+            ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
+    """``(indices, x, lengths)`` of each batch on ``device``.
+
+    On a GPU a background thread collates the next ``PREFETCH`` batches into
+    pinned memory and queues their copies while the current batch trains; on
+    the CPU batches are collated in line (a thread only competes for the cores).
+    """
+    def load(idx: np.ndarray) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        x, lengths = collate(ids[idx])
+        if device.type == "cuda":
+            if x.device.type == "cpu":
+                x = x.pin_memory().to(device, non_blocking=True)
+            lengths = lengths.to(device, non_blocking=True)
+        return idx, x, lengths
+
+    if device.type != "cuda":
+        for idx in parts:
+            yield load(idx)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="serbench-collate") as pool:
+        ahead = deque(pool.submit(load, p) for p in parts[:PREFETCH])
+        for k in range(len(parts)):
+            item = ahead.popleft().result()
+            if k + PREFETCH < len(parts):
+                ahead.append(pool.submit(load, parts[k + PREFETCH]))
+            yield item
+
+
+class OutOfMemory(RuntimeError):
+    """The GPU ran out of memory in a cell (the cell fails; the run goes on)."""
 
 
 def fit(model: torch.nn.Module, collate: Collate, train: Data, dev: Data, spec: FitSpec,
-        cfg: TrainConfig, objective: Objective | None = None) -> dict[str, float]:
+        cfg: TrainConfig, objective: Objective | None = None,
+        lengths: Lengths | None = None) -> dict[str, Any]:
     """Train ``model`` in place; returns the best dev loss and the epoch it was reached.
 
-    ``objective`` defaults to :class:`SingleHead` with ``cfg.loss`` and ``cfg.penalty``.
+    ``objective`` defaults to :class:`SingleHead` with ``cfg.loss`` and
+    ``cfg.penalty``.  ``lengths`` (ids -> lengths) lets ``cfg.batching =
+    "bucketed"`` group clips of similar length; without it batches are random.
+    A GPU out-of-memory error is raised as :class:`OutOfMemory` with a hint.
     """
     device = torch.device(spec.device)
+    oom = None
+    try:
+        return _fit(model, collate, train, dev, spec, cfg, objective, lengths, device)
+    except torch.cuda.OutOfMemoryError as exc:  # handled below, once the frames are released
+        oom = str(exc).splitlines()[0] if str(exc) else "CUDA out of memory"
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    raise OutOfMemory(f"the GPU ran out of memory while training ({oom}); use a smaller "
+                      f"batch_size (now {cfg.batch_size}), a batch_seconds cap (now "
+                      f"{cfg.batch_seconds}) or shorter clips (max_seconds)")
+
+
+def _fit(model: torch.nn.Module, collate: Collate, train: Data, dev: Data, spec: FitSpec,
+         cfg: TrainConfig, objective: Objective | None, lengths: Lengths | None,
+         device: torch.device) -> dict[str, Any]:
     model.to(device)
     objective = objective or SingleHead(cfg.loss, train, spec, cfg.penalty)
     rng = np.random.default_rng(spec.seed)
-    y_train = objective.targets(train, rng)
-    y_dev = objective.targets(dev, np.random.default_rng(spec.seed + 1))
+    y_train = _on(objective.targets(train, rng), device)
+    y_dev = _on(objective.targets(dev, np.random.default_rng(spec.seed + 1)), device)
+    train_len = None if lengths is None or cfg.batching == "random" else lengths(train.ids)
+    dev_parts = eval_batches(len(dev), None if lengths is None else lengths(dev.ids),
+                             cfg.batch_seconds)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=spec.amp_dtype == "float16")
     best, best_state, best_epoch, waited = float("inf"), None, 0, 0
     n = len(train)
     for epoch in range(1, cfg.max_epochs + 1):
         model.train()
-        order = rng.permutation(n)
-        for start in range(0, n, cfg.batch_size):
-            idx = order[start:start + cfg.batch_size]
-            if len(idx) < 2:  # BatchNorm needs two samples; drop a last singleton
-                continue
-            x, lengths = collate(train.ids[idx])
+        parts = batches(n, cfg.batch_size, rng, policy=cfg.batching, lengths=train_len,
+                        cap=cfg.batch_seconds, ids=train.ids)
+        parts = [p for p in parts if len(p) >= 2]  # BatchNorm needs two samples
+        for idx, x, lens in _loaded(collate, train.ids, parts, device):
             with _autocast(spec):
-                output = model(x.to(device), lengths.to(device))
-                loss = objective.loss(output, _rows(y_train, idx, device))
+                output = model(x, lens)
+            loss = objective.loss(_float(output), _rows(y_train, idx, device))
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
-        dev_loss = evaluate_loss(model, collate, dev, y_dev, objective, spec)
+        dev_loss = _dev_loss(model, collate, dev, y_dev, objective, spec, dev_parts)
         if dev_loss < best - 1e-6:
             best, best_epoch, waited = dev_loss, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
+            # A copy where the weights live (on the GPU: no host round trip).
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             waited += 1
         spec.progress(epoch, cfg.max_epochs, f"dev loss {dev_loss:.4f} (best {best:.4f})")
@@ -163,25 +308,50 @@ def fit(model: torch.nn.Module, collate: Collate, train: Data, dev: Data, spec: 
             break
     if best_state is not None:
         model.load_state_dict(best_state)
-    return {"best_dev_loss": best, "best_epoch": best_epoch}
+    return {"best_dev_loss": best, "best_epoch": best_epoch, "batching": cfg.batching}
+
+
+def eval_batches(n: int, lengths: np.ndarray | None, cap: float | None,
+                 size: int = EVAL_BATCH) -> list[np.ndarray]:
+    """Evaluation batches: in order, or sorted by length (and capped) when lengths are known."""
+    if lengths is None:
+        return [np.arange(s, min(s + size, n)) for s in range(0, n, size)]
+    order = np.argsort(np.asarray(lengths, dtype=float), kind="stable")
+    out: list[np.ndarray] = []
+    current: list[int] = []
+    for i in order:
+        longest = float(lengths[i])  # sorted: the newest clip is the longest
+        if current and (len(current) >= size
+                        or (cap is not None and longest * (len(current) + 1) > 2 * cap)):
+            out.append(np.array(current))
+            current = []
+        current.append(int(i))
+    if current:
+        out.append(np.array(current))
+    return out
+
+
+@torch.no_grad()
+def _dev_loss(model: torch.nn.Module, collate: Collate, data: Data, y: Targets,
+              objective: Objective, spec: FitSpec, parts: list[np.ndarray]) -> float:
+    """Mean dev loss, summed on the device and read back once."""
+    if len(data) == 0:
+        return float("nan")
+    model.eval()
+    device = torch.device(spec.device)
+    # float64, batch by batch, as serbench always summed it (records regenerate bit for bit)
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    for idx, x, lengths in _loaded(collate, data.ids, parts, device):
+        with _autocast(spec):
+            output = model(x, lengths)
+        total += objective.loss(_float(output), _rows(y, idx, device)).double() * len(idx)
+    return float(total) / len(data)
 
 
 @torch.no_grad()
 def evaluate_loss(model: torch.nn.Module, collate: Collate, data: Data, y: Targets,
                   objective: Objective, spec: FitSpec) -> float:
-    if len(data) == 0:
-        return float("nan")
-    model.eval()
-    device = torch.device(spec.device)
-    total, count = 0.0, 0
-    for start in range(0, len(data), 64):
-        idx = np.arange(start, min(start + 64, len(data)))
-        x, lengths = collate(data.ids[idx])
-        with _autocast(spec):
-            output = model(x.to(device), lengths.to(device))
-        total += float(objective.loss(output, _rows(y, idx, device))) * len(idx)
-        count += len(idx)
-    return total / count
+    return _dev_loss(model, collate, data, y, objective, spec, eval_batches(len(data), None, None))
 
 
 @torch.no_grad()
@@ -194,7 +364,8 @@ def outputs(model: torch.nn.Module, collate: Collate, data: Data, spec: FitSpec,
     for start in range(0, len(data), batch_size):
         x, lengths = collate(data.ids[start:start + batch_size])
         with _autocast(spec):
-            parts.append(model(x.to(device), lengths.to(device)).float().cpu())
+            out = model(x.to(device), lengths.to(device))
+        parts.append(out.float().cpu())
     return torch.cat(parts)
 
 
@@ -204,15 +375,21 @@ def predict(model: torch.nn.Module, collate: Collate, data: Data, loss: str, spe
     return probabilities(loss, logits).numpy().astype(np.float64)
 
 
-def pad(arrays: list[np.ndarray], time_axis: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack variable-length arrays along a new batch axis, zero-padding the time axis."""
+def pad(arrays: list[np.ndarray], time_axis: int = 0, multiple: int = 1
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack variable-length arrays along a new batch axis, zero-padding the time axis.
+
+    ``multiple`` > 1 rounds the padded length up to a multiple of it: a GPU then
+    sees a bounded set of shapes, and cuDNN / cuBLAS reuse the kernel plans
+    they built for each instead of planning every batch anew.
+    """
     lengths = torch.tensor([a.shape[time_axis] for a in arrays])
-    longest = int(lengths.max())
+    longest = -(-int(lengths.max()) // multiple) * multiple
     shape = list(arrays[0].shape)
     shape[time_axis] = longest
     out = np.zeros([len(arrays), *shape], dtype=np.float32)
     for i, a in enumerate(arrays):
-        sl = [slice(None)] * a.ndim
+        sl: list[Any] = [slice(None)] * a.ndim
         sl[time_axis] = slice(0, a.shape[time_axis])
         out[(i, *sl)] = a
     return torch.from_numpy(out), lengths
