@@ -230,7 +230,7 @@ class Runner:
         self.store = build_store(ids, np.array([self.audio[u] for u in ids], dtype=object),
                                  np.array([self.durations[u] for u in ids]), spec,
                                  device=self.device, progress=progress, mapper=mapper,
-                                 log=self.log)  # [gpu helper, issue 12.2] names changed clips
+                                 log=self.log)  # names changed clips
 
     # ------------------------------------------------------------------ data
 
@@ -379,7 +379,7 @@ class Runner:
                 f"{missing_test[:5]}", fix="prepare the task with its audio, or pass "
                 "--allow-missing-audio (they are then predicted uniform and the record lists them)")
         seed = cell_seed(key.seed, key.fold, key.train_rule)
-        seed_everything(seed, self.deterministic)  # [gpu helper, issue 19]
+        seed_everything(seed, self.deterministic)
         amp = None
         if self.device.startswith("cuda"):
             import torch

@@ -34,7 +34,7 @@ import pandas as pd
 from .targets import hard_labels, label_smooth, multi_hot
 from .vocab import TargetKind
 
-OutputKind = Literal["distribution", "independent"]  # scores branch
+OutputKind = Literal["distribution", "independent"]
 #: The target kind a rule gives by default (consensus rules are one-hot).
 RULE_TARGET: dict[str, TargetKind] = {"MR": "hard", "PR": "hard", "AR": "distribution"}
 
@@ -136,7 +136,7 @@ class Submission:
     features: ClassVar[Any] = None
     #: Training rule -> target kind; override to train e.g. with multi-hot targets.
     target_kinds: ClassVar[dict[str, TargetKind]] = RULE_TARGET
-    #: scores branch (issue 15, multi-label outputs): ``"distribution"`` (rows sum to 1)
+    #: ``"distribution"`` (rows sum to 1)
     #: or ``"independent"`` (one probability in [0, 1] per class, e.g. sigmoid outputs).
     #: Independent outputs are scored as they are by the single-label (argmax),
     #: multi-label (1/K bits) and ranking metrics and normalised to sum to 1 only for

@@ -22,7 +22,7 @@ from ..errors import InputError
 from ..ratings import OTHER, QUESTIONS
 from ..rules import RULES
 
-#: Metric names a task may list (implemented by the scorer; scores branch: from metrics.ALL).
+#: Metric names a task may list (implemented by the scorer: metrics.ALL).
 METRICS = _metrics.ALL
 GROUP_COLUMNS = ("speaker_id", "session")
 _KEYS = {
@@ -43,7 +43,7 @@ _KEYS = {
     "source",
     "license",
     "frozen",
-    "uar_classes",  # scores branch: UAR class convention, not a target setting
+    "uar_classes",  # UAR class convention, not a target setting
 }
 
 
