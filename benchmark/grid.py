@@ -114,21 +114,24 @@ def run(task: str | Task = "demo", submission: str | type[Submission] = "blstm-f
         executor: str | Executor = "local", address: str | None = None,
         cpus_per_cell: int = 1, cell_timeout: float | None = None, save_models: bool = False,
         load_models: str | Path | None = None, allow_missing_audio: bool = False,
-        resamples: int = 1000, hooks: Hooks | None = None) -> GridResult:
+        deterministic: bool | None = None, resamples: int = 1000,
+        hooks: Hooks | None = None) -> GridResult:
     """Train (or load) and record ``submission`` on every fold x rule x seed of ``task``.
 
     Returns the cells and, unless ``out`` is None, the leaderboard rebuilt from
     every record under ``runs`` and written to ``out``.  Cells already recorded
     with this task version and configuration are kept (the run resumes); a cell
     whose stored predictions are broken is computed again.  A failed cell does
-    not stop the others: see :attr:`GridResult.failed`.
+    not stop the others: see :attr:`GridResult.failed`.  ``deterministic``: bit-reproducible
+    kernels (None: on CPU, where they cost nothing; fast kernels on GPU).
     """
     ex = make(executor, address=address, cpus_per_cell=cpus_per_cell) \
         if isinstance(executor, str) else executor
     try:
         runner = grid_runner(task, submission, config, executor=ex, device=device, runs=runs,
                              label=name, cell_timeout=cell_timeout, save_models=save_models,
-                             load_models=load_models, allow_missing_audio=allow_missing_audio)
+                             load_models=load_models, allow_missing_audio=allow_missing_audio,
+                             deterministic=deterministic)
         keys = runner.cells(list(folds) if folds else None, list(rules) if rules else None,
                             list(seeds))
         cells = run_cells(runner, keys, ex, hooks)

@@ -1,6 +1,6 @@
 """Aggregation rules MR, PR and AR as pure, vectorised functions of vote counts.
 
-Definitions follow science.md a.2 (reconstructed from the released label files
+Definitions follow docs/methods.md#a.2 (reconstructed from the released label files
 and checked against all 11 released IEMOCAP / MSP-IMPROV partitions):
 
 * **PR** (plurality): keep an utterance iff its top vote is unique; target =

@@ -319,8 +319,16 @@ class Runner:
 
         mine, theirs = norm(self.recorded_config), norm(recorded)
         defaults = norm(params.defaults(self.cls))
-        return all(theirs.get(k, defaults.get(k)) == v for k, v in mine.items()) and \
-            set(theirs) <= set(mine)
+        declared = params.declared(self.cls)
+
+        def same(key: str, value: str) -> bool:
+            if key in theirs:
+                return theirs[key] == value
+            if declared is not None and key not in declared:
+                return True  # derived from the declared options (e.g. ``transductive``)
+            return defaults.get(key) == value
+
+        return all(same(k, v) for k, v in mine.items()) and set(theirs) <= set(mine)
 
     def claim(self, key: CellKey) -> CellLock | CellResult:
         """The cell's lock when it is to be computed, else why not (a skipped result).

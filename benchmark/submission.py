@@ -75,8 +75,8 @@ class Data:
     when the submission declared ``features``; ``audio_paths`` always.
     ``ratings`` holds every rating of these clips (for rater-aware models);
     ``split_ratings`` every rating of every clip of the fold's split, whatever
-    the training rule kept (the co-occurrence penalty counts them: science.md
-    b.2 builds the matrix from all training annotations).
+    the training rule kept (the co-occurrence penalty counts them: docs/methods.md#b.2
+    builds the matrix from all training annotations).
     ``groups`` is the task's unlabelled grouping metadata (``speaker_id``,
     ``session``) of *every* clip, indexed by utterance id, like ``features``:
     per-speaker normalisation reads it (see :mod:`serbench.features.normalise`).

@@ -1,11 +1,11 @@
 """Target encodings and weights derived from rule targets (pure functions).
 
 * :func:`label_smooth` is the smoothing of every released label file
-  (science.md 1): ``(1 - eps) v + eps / (K - 1) (1 - v)``, eps = 0.05.
+  (docs/methods.md#1): ``(1 - eps) v + eps / (K - 1) (1 - v)``, eps = 0.05.
 * :func:`multi_hot` is the 1/K rule (share strictly above 1/K).  Smoothing
   does not move the threshold, so it may be applied before or after.
 * :func:`class_balanced_weights` is the released recipe's class-balanced
-  weighting (science.md e.1).
+  weighting (docs/methods.md#e.1).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def hard_labels(y: np.ndarray, rng: np.random.Generator | None = None) -> np.nda
     """Argmax per row; ties go to the first class, or to a random top class with ``rng``.
 
     The random tie-break is how AR targets are used for single-label training
-    in the dissertation (science.md a.2, [2ND]).
+    in the dissertation (docs/methods.md#a.2, [2ND]).
     """
     y = np.asarray(y, dtype=np.float64)
     if rng is None:

@@ -6,10 +6,10 @@ training set (``--sets``: the demo's fold 1 AR training split, and
 ``--clips`` synthetic clips with IEMOCAP-like durations):
 
 1. serbench: ``SslFinetune.fit`` (the public submission API, which runs
-   ``serbench.training.fit``: default bucketed batches, background collation,
+   ``serbench.methods.training.fit``: default bucketed batches, background collation,
    dev selection every epoch), in the fast determinism mode on a GPU;
 2. bare: a plain PyTorch loop on the same model, clips, batch size and batches
-   (the same ``serbench.training.batches`` policy), collating on the training
+   (the same ``serbench.methods.training.batches`` policy), collating on the training
    thread, with the same dev pass per epoch;
 3. today: serbench with random batches in the deterministic mode, padded to
    the longest clip only (the policy serbench used before this change; on the
@@ -100,9 +100,10 @@ def bare_loop(enc: Path, train, dev, device: str, epochs: int, batching: str,
     """The same model, batches and loss in a plain loop: collate, copy, forward, step."""
     from transformers import AutoModel
 
-    from serbench import audio, training
+    from serbench import audio
     from serbench.baselines.ssl_finetune import FineTuneNet
-    from serbench.losses import probabilities  # noqa: F401  (same package as the loss)
+    from serbench.methods import training
+    from serbench.methods.losses import probabilities  # noqa: F401  (same package as the loss)
     from serbench.runner import seed_everything
 
     timer = _Timer()

@@ -1,7 +1,7 @@
 """BLSTM-FC: a recurrent baseline on frame-level acoustic features.
 
 The rater-modelling chapter's BLSTM-FC configuration is not public
-(science.md e.3, [UNKNOWN]); these defaults are serbench's own choice:
+(docs/methods.md#e.3, [UNKNOWN]); these defaults are serbench's own choice:
 per-dimension z-normalisation with training-set statistics, a 2-layer BLSTM,
 masked mean pooling, FC(64)-ReLU-Dropout(0.5), FC(K); Adam 1e-3, batch 32, at
 most 15 epochs with selection on dev loss and early stopping (patience 4); every
@@ -11,7 +11,7 @@ eGeMAPS low-level descriptors (``feature="egemaps"``).
 
 Losses: ``loss`` is ``ce``, ``bce``, ``kl`` or ``cb_soft_ce`` (default, the
 released recipe); ``penalty_alpha > 0`` adds the co-occurrence penalty of
-science.md b.2 (``penalty_form``, ``penalty_combine``, ``cooc_mode``,
+docs/methods.md#b.2 (``penalty_form``, ``penalty_combine``, ``cooc_mode``,
 ``cooc_norm``; see :mod:`serbench.methods.penalty`), with the matrix counted on the
 fold's training ratings.
 """

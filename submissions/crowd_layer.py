@@ -10,8 +10,8 @@ least ``min_ratings`` training answers, most prolific first, at most
 
 CrowdH / CrowdS (``consensus="hard"`` / ``"soft"``) are the baselines that
 "Every Rating Matters" compares against (57.45% / 57.12% UAR on IEMOCAP,
-science.md c.1).  Their definition is not public: **this is a reconstruction**
-(science.md c.3, [INFERRED]): the base softmax is additionally supervised
+docs/methods.md#c.1).  Their definition is not public: **this is a reconstruction**
+(docs/methods.md#c.3, [INFERRED]): the base softmax is additionally supervised
 with the hard consensus class (CE, tied clips masked) or the smoothed vote
 distribution (soft CE), weighted by ``consensus_weight``.  Use them with
 ``reduction="mean"`` (the crowd term averaged over the given answers, as the

@@ -1,10 +1,10 @@
 """Rater fusion ("Every Rating Matters", ICASSP-2019): individual rater models late-fused
 with consensus models.
 
-Sourced (science.md c.1): individual annotator models trained on each rater's
+Sourced (docs/methods.md#c.1): individual annotator models trained on each rater's
 labels, late-fused with models trained on aggregated hard and soft labels;
 61.48% UAR on IEMOCAP against 57.45% (CrowdH) and 57.12% (CrowdS).  The rest is
-a reconstruction (science.md c.2, [INFERRED]), every choice behind a flag:
+a reconstruction (docs/methods.md#c.2, [INFERRED]), every choice behind a flag:
 
 * **Kept raters**: at least ``min_ratings`` in-set answers on the training clips,
   most prolific first, at most ``max_raters``.  Clips none of them rated still

@@ -1,4 +1,4 @@
-"""Co-occurrence counts and penalty matrices on hand-computed cases (science.md b.2)."""
+"""Co-occurrence counts and penalty matrices on hand-computed cases (docs/methods.md#b.2)."""
 
 import numpy as np
 import pandas as pd

@@ -1,4 +1,4 @@
-"""Training losses (science.md e.1) on hand-computed cases."""
+"""Training losses (docs/methods.md#e.1) on hand-computed cases."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""MR / PR / AR rules on small hand-computed cases (science.md a.2)."""
+"""MR / PR / AR rules on small hand-computed cases (docs/methods.md#a.2)."""
 
 import numpy as np
 import pytest

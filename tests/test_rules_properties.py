@@ -1,4 +1,4 @@
-"""Property tests: the vectorised rules agree with a naive per-clip reading of science.md a.2."""
+"""Property tests: the vectorised rules agree with a per-clip reading of docs/methods.md#a.2."""
 
 import numpy as np
 from hypothesis import given, settings

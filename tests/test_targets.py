@@ -19,7 +19,7 @@ def test_smoothing_matches_released_values():
     assert t[0, 0] == pytest.approx(0.95)
     assert t[0, 1] == pytest.approx(0.00625)  # 0.05 / 8, as in the IEMOCAP files
     assert label_smooth(np.eye(4)[[0]])[0, 1] == pytest.approx(0.05 / 3)  # 0.016667 (IMPROV)
-    # science.md 1: Ses01F_script03_1_F010, excited 1/3 and happy 2/3 -> 0.320833, 0.635417
+    # docs/methods.md#1: Ses01F_script03_1_F010, excited 1/3 and happy 2/3 -> 0.320833, 0.635417
     y = np.zeros(9)
     y[4], y[8] = 1 / 3, 2 / 3
     t = label_smooth(y)
@@ -29,7 +29,8 @@ def test_smoothing_matches_released_values():
 
 
 def test_multi_hot_threshold_is_strict_and_survives_smoothing():
-    # science.md d.1: votes (A, S, S, N, A) over (N, A, S, H) -> (0.2, 0.4, 0.4, 0) -> (0, 1, 1, 0)
+    # docs/methods.md#d.1, the worked example of the 1/K rule:
+    # votes (A, S, S, N, A) over (N, A, S, H) -> (0.2, 0.4, 0.4, 0) -> (0, 1, 1, 0)
     y = np.array([[0.2, 0.4, 0.4, 0.0], [0.25, 0.25, 0.25, 0.25]])
     assert multi_hot(y).tolist() == [[0, 1, 1, 0], [0, 0, 0, 0]]
     assert multi_hot(label_smooth(y)).tolist() == multi_hot(y).tolist()

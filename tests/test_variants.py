@@ -196,7 +196,7 @@ def test_the_run_record_says_the_penalty_had_no_pairs(home, tmp_path: Path):
 
 
 def test_ablation_report_prints_recorded_warnings():
-    from serbench.ablation import Report, markdown
+    from serbench.recipes.ablation import Report, markdown
 
     rep = Report("emodb", "abc", "MR", [1], [0], [], [], [], {},
                  warnings={"blstm-fc+kl+pen0.2": ["the training co-occurrence matrix has no pair"]})

@@ -77,6 +77,10 @@ def run(
     load_models: Annotated[Path | None, typer.Option(help=(
         "Runs folder of an earlier --save-models run: load its models instead of "
         "training (same task, submission name and configuration)."))] = None,
+    deterministic: Annotated[bool | None, typer.Option(
+        "--deterministic/--fast", help=(
+            "Bit-reproducible kernels (slower on GPU) or the fastest ones; default: "
+            "deterministic on CPU, fast on GPU. The record states the mode."))] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run a submission on a task's grid (folds x rules x seeds), score it, update the leaderboard.
@@ -99,7 +103,8 @@ def run(
         runner = grid.grid_runner(built, submission, parsed, executor=executor, device=device,
                                   runs=runs, label=name, cell_timeout=cell_timeout,
                                   save_models=save_models, load_models=load_models,
-                                  allow_missing_audio=allow_missing_audio)
+                                  allow_missing_audio=allow_missing_audio,
+                                  deterministic=deterministic)
         keys = runner.cells(fold_list, str_list(rules), seed_list or list(grid.DEFAULT_SEEDS))
         done_before = sum(runner.is_done(k) for k in keys)
         if not json_out:

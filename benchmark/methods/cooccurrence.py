@@ -1,6 +1,6 @@
 """Co-occurrence and penalty matrices of the co-occurrence penalty loss.
 
-science.md b.2 (a parameterised family covering the plausible readings of the
+docs/methods.md#b.2 (a parameterised family covering the plausible readings of the
 paper; the paper's exact choice is unknown).  Always build them from the
 *training* split's ratings only: test ratings must not leak into training.
 
@@ -16,7 +16,7 @@ with answer bits ``a_ir`` (1 for each class the rater chose):
 
 Diagonals are counted too; the penalty forces its own diagonal to zero.
 
-Normalisations (``norm``): ``global_max`` and ``row`` (science.md b.2) mostly
+Normalisations (``norm``): ``global_max`` and ``row`` (docs/methods.md#b.2) mostly
 encode how frequent each class is: two frequent classes co-occur often by
 chance.  ``lift`` and ``pmi`` correct for that by comparing each pair's count
 with what the marginals alone predict, ``C_jz T / (m_j m_z)`` with
@@ -193,7 +193,7 @@ def fold_cooccurrence(task: Task, fold: int, *, mode: str = "across_rater") -> n
     """Co-occurrence counts from the ratings of fold ``fold``'s training clips only.
 
     Training clips are those of the AR training split (every rated clip), so
-    the matrix never sees a dev or test rating (science.md b.2).
+    the matrix never sees a dev or test rating (docs/methods.md#b.2).
     """
     train = task.split(fold, "train", "AR").ids
     return cooccurrence(task.ratings, task.spec.classes, mode=mode,  # type: ignore[arg-type]

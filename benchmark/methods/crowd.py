@@ -1,6 +1,6 @@
 """Crowd layers (Rodrigues & Pereira, AAAI-18) and their masked multi-annotator loss.
 
-science.md c.3, read from the reference code (fmpr/CrowdLayer,
+docs/methods.md#c.3, read from the reference code (fmpr/CrowdLayer,
 ``crowd_layer/crowd_layers.py``); reimplemented in torch, no code copied.
 The base network's softmax output ``sigma`` [B, K] goes through one small
 per-annotator map; each map's output is treated as that annotator's logits:

@@ -1,4 +1,4 @@
-"""Late fusion of class posteriors (science.md c.2): average, weighted log-linear, learned.
+"""Late fusion of class posteriors (docs/methods.md#c.2): average, weighted log-linear, learned.
 
 Pure functions on numpy arrays, so any submission can fuse any models:
 
@@ -6,7 +6,7 @@ Pure functions on numpy arrays, so any submission can fuse any models:
 * ``loglinear``: ``softmax(sum_m w_m log p_m)`` (a weighted product of experts);
 * :class:`LearnedFusion`: a multinomial logistic regression on the members'
   concatenated log posteriors, fit on the dev set's consensus labels
-  (science.md's default).  When the dev set lacks a class, a fitted model
+  (the default of docs/methods.md#c.2).  When the dev set lacks a class, a fitted model
   could never predict it; fusion then falls back to equal-weight log-linear
   and says so (``fallback``).
 """

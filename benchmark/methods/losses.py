@@ -1,4 +1,4 @@
-"""Training losses of science.md e.1 (torch): CE, BCE, KL, class-balanced soft CE and BCE.
+"""Training losses of docs/methods.md#e.1 (torch): CE, BCE, KL, class-balanced soft CE and BCE.
 
 All take logits [B, K]; targets follow the loss:
 

@@ -1,7 +1,7 @@
-"""The co-occurrence penalty loss (science.md b.2), in torch, usable by any submission.
+"""The co-occurrence penalty loss (docs/methods.md#b.2), in torch, usable by any submission.
 
-The paper's exact equation is not public (b.3), so this is the parameterised
-family science.md recommends, every reading behind a flag:
+The paper's exact equation is not public (docs/methods.md#b.3), so this is the parameterised
+family docs/methods.md#b.2 describes, every reading behind a flag:
 
 * the penalty matrix ``P`` comes from :mod:`serbench.methods.cooccurrence`, built from
   the *training* ratings only (:func:`training_penalty`);

@@ -2,7 +2,7 @@
 
 Turns the ratings of a set of clips into an answer matrix ``[N clips, M raters]``
 holding the class index each kept rater gave on the primary question, and -1
-where that rater did not rate the clip (the mask of science.md c.2 / c.3).
+where that rater did not rate the clip (the mask of docs/methods.md#c.2 / docs/methods.md#c.3).
 Answers outside the class set (``other``) are -1 too: a rater's "other" says
 nothing about which in-set class they heard.
 

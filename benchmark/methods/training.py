@@ -114,7 +114,10 @@ def batches(n: int, batch_size: int, rng: np.random.Generator, *, policy: str = 
 
 
 def targets_for(loss: str, data: Data, spec: FitSpec, rng: np.random.Generator) -> np.ndarray:
-    """The training target of each loss (science.md e.1; :data:`serbench.losses.TARGETS`)."""
+    """The training target of each loss.
+
+    See docs/methods.md#e.1 and :data:`serbench.methods.losses.TARGETS`.
+    """
     if TARGETS.get(loss) == "hard":
         return data.hard(rng)  # consensus class; tied AR clips get a random top class
     if TARGETS.get(loss) == "multi_hot":
