@@ -28,7 +28,7 @@ INSTALL = "pip install 'serbench[egemaps]'  (or: pip install opensmile)"
 def require_opensmile() -> Any:
     """The ``opensmile`` module, or one clear :class:`InputError` with the install command."""
     try:
-        import opensmile  # type: ignore[import-untyped]
+        import opensmile
     except ImportError as exc:
         raise InputError("openSMILE features need the opensmile package, which is not "
                          "installed", fix=INSTALL) from exc

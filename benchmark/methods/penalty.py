@@ -171,6 +171,8 @@ class CooccurrencePenaltyLoss(nn.Module):
                              torch.as_tensor(np.asarray(class_weights), dtype=torch.float32))
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        weights = None if self.class_weights is None else self.class_weights.to(logits.dtype)
-        return penalized_loss(self.loss, logits, targets, self.penalty.to(logits.dtype), self.cfg,
+        penalty: torch.Tensor = self.penalty  # type: ignore[assignment]
+        cw: torch.Tensor | None = self.class_weights  # type: ignore[assignment]
+        weights = None if cw is None else cw.to(logits.dtype)
+        return penalized_loss(self.loss, logits, targets, penalty.to(logits.dtype), self.cfg,
                               weights)

@@ -17,6 +17,8 @@ Fitted on dev only, so the test split never shapes them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -37,7 +39,7 @@ def _softmax_nll(z: np.ndarray, t: np.ndarray, temp: float) -> float:
     return float(-np.mean(np.sum(t * log_softmax(z / temp, axis=1), axis=1)))
 
 
-def _search(nll) -> float:  # type: ignore[no-untyped-def]
+def _search(nll: Callable[[float], float]) -> float:
     res = minimize_scalar(lambda lt: nll(float(np.exp(lt))), bounds=BOUNDS, method="bounded",
                           options={"xatol": 1e-6})
     return float(np.exp(res.x))
@@ -52,13 +54,12 @@ def fit_temperatures(logits: np.ndarray, targets: np.ndarray, kind: Kind) -> np.
     if kind == "single":
         if len(z) == 0 or not np.any(z):
             return np.ones(1)
-        return np.array([_search(lambda temp: _softmax_nll(z, t, temp))])
+        return np.array([_search(partial(_softmax_nll, z, t))])
     if kind == "per_emotion":
         out = np.ones(z.shape[1])
         for j in range(z.shape[1]):
             if len(z) and np.any(z[:, j]):
-                zj, tj = z[:, j], t[:, j]
-                out[j] = _search(lambda temp, zj=zj, tj=tj: _binary_nll(zj, tj, temp))
+                out[j] = _search(partial(_binary_nll, z[:, j], t[:, j]))
         return out
     raise ValueError(f"temperature kind must be 'single' or 'per_emotion', got {kind!r}")
 

@@ -157,7 +157,7 @@ class SingleHead(Objective):
         if self.penalty_cfg is not None:
             ratings = train.split_ratings if train.split_ratings is not None else train.ratings
             self.penalty = torch.as_tensor(
-                training_penalty(ratings, spec.classes, self.penalty_cfg),  # type: ignore[arg-type]
+                training_penalty(ratings, spec.classes, self.penalty_cfg),
                 dtype=torch.float32, device=self.device)
 
     def targets(self, data: Data, rng: np.random.Generator) -> Targets:
