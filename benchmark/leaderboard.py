@@ -71,6 +71,7 @@ def build(runs: str | Path, *, n_resamples: int = bs.DEFAULT_RESAMPLES, seed: in
             continue
         cells: dict[str, list[CellScores]] = {}
         versions: dict[str, str] = {}
+        marks: dict[str, list[str]] = {}
         loaded: dict[int, list[tuple[Any, ...]]] = {}
         for r in sorted(by_task[name], key=lambda r: str(r.path)):
             try:
@@ -78,6 +79,12 @@ def build(runs: str | Path, *, n_resamples: int = bs.DEFAULT_RESAMPLES, seed: in
                 loaded.setdefault(r.key.fold, []).append(
                     (r.key, ids, probs, independent_outputs(r)))
                 versions[r.key.submission] = str(r.data["submission"].get("version", ""))
+                mine = marks.setdefault(r.key.submission, [])
+                for mark, on in (("transductive", bool((r.data.get("config") or {})
+                                                       .get("transductive"))),
+                                 ("external", r.data["submission"].get("plugin") == "external")):
+                    if on and mark not in mine:
+                        mine.append(mark)
             except SerbenchError as exc:
                 board.skipped.append((str(r.path), str(exc).splitlines()[0]))
             finally:
@@ -89,7 +96,8 @@ def build(runs: str | Path, *, n_resamples: int = bs.DEFAULT_RESAMPLES, seed: in
                                 seed=seed, independent=[c[3] for c in loaded[fold]]):
                 cells.setdefault(s.key.submission, []).append(s)
         aggs = [aggregate(task, cells[sub], seed=seed) for sub in sorted(cells)]
-        board.tasks.append(TaskBoard(task, aggs, versions, reference(task), conventions(task)))
+        board.tasks.append(TaskBoard(task, aggs, versions, reference(task), conventions(task),
+                                     {k: v for k, v in marks.items() if v}))
     board.skipped.sort()
     return board
 
@@ -113,7 +121,9 @@ def _legend() -> list[str]:
             "constant` = the input-independent prediction that scores best on the training "
             "split, `human` = one held-out rater vote scored against the target of the "
             "clip's remaining votes. `normalised` = (model − best constant) / (human − best "
-            "constant)."]
+            "constant). A submission marked `(transductive)` normalised each speaker with "
+            "that speaker's own unlabelled features, the test speaker's included; one marked "
+            "`(external)` was trained outside serbench and brought in with `serbench score`."]
 
 
 def _notes(rows: list[dict[str, Any]]) -> list[str]:
@@ -148,7 +158,7 @@ def _markdown(board: Board) -> str:
                 return views.NA if col in r["notes"] else _fmt(v)
 
             out.append("| " + " | ".join([
-                f"*{r['submission']}*" if ref else r["submission"], r["version"],
+                f"*{r['submission']}*" if ref else views.display_name(r), r["version"],
                 r["train_rule"], cell("primary", r["primary"]),
                 MISSING if ci is None else f"[{ci[0]:.4f}, {ci[1]:.4f}]",
                 _fmt(r["primary_std"]), _fmt(r["primary_seed_std"]), _fmt(r["normalised"]),
@@ -223,6 +233,7 @@ def _json(board: Board) -> dict[str, Any]:
                         for m in spec.metrics}
             subs.append({"submission": agg.submission,
                          "version": tb.versions.get(agg.submission, ""),
+                         "marks": tb.marks.get(agg.submission, []),
                          "seeds": agg.seeds, "folds_done": agg.folds_done,
                          "complete": agg.complete, "cells": cells})
         ref = {m: {te: {kind: v.as_json() for kind, v in rows.items()}
@@ -294,7 +305,7 @@ def _html(board: Board, plot_files: dict[str, list[tuple[str, str]]]) -> str:
                 return _cell(v)
 
             cls = " class='reference'" if r["kind"] == "reference" else ""
-            parts.append(f"<tr{cls}><td>" + html.escape(r["submission"]) + "</td><td>"
+            parts.append(f"<tr{cls}><td>" + html.escape(views.display_name(r)) + "</td><td>"
                          + html.escape(r["version"]) + "</td><td>" + r["train_rule"] + "</td>"
                          + cell("primary", r["primary"]) + _cell(ci[0]) + _cell(ci[1])
                          + _cell(r["primary_std"]) + _cell(r["primary_seed_std"])

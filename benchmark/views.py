@@ -37,6 +37,16 @@ class TaskBoard:
     versions: dict[str, str]
     reference: dict[str, dict[str, dict[str, RefValue]]] = field(default_factory=dict)
     conventions: dict[str, str] = field(default_factory=dict)
+    #: Submission -> what a reader must know beside its numbers: ``transductive`` (it
+    #: normalised with the test speakers' own features), ``external`` (predictions made
+    #: outside serbench, brought in with ``serbench score``).
+    marks: dict[str, list[str]] = field(default_factory=dict)
+
+
+def display_name(row: dict[str, Any]) -> str:
+    """A row's submission name with its marks: ``opensmile-svm+compare+group (transductive)``."""
+    marks = row.get("marks") or []
+    return row["submission"] + (f" ({', '.join(marks)})" if marks else "")
 
 
 def fmt(v: float | None, digits: int = 4) -> str:
@@ -76,6 +86,7 @@ def table_rows(tb: TaskBoard) -> list[dict[str, Any]]:
             row: dict[str, Any] = {
                 "kind": "submission", "submission": agg.submission,
                 "version": tb.versions.get(agg.submission, ""),
+                "marks": tb.marks.get(agg.submission, []),
                 "train_rule": train, "folds": f"{agg.folds_done[train]}/{agg.n_folds}",
                 "seeds": len(agg.seeds), "complete": agg.complete[train],
                 "primary": agg.mean.get(key), "primary_std": agg.std.get(key),

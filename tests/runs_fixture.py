@@ -25,7 +25,7 @@ def noisy_oracle(task: Task, fold: int, train_rule: str, seed: int, ids: np.ndar
 
 
 def make_runs(task: Task, runs: Path, submission: str, predictor, *, rules=("MR", "PR", "AR"),
-              folds=None, seeds=(0,)) -> list[Path]:
+              folds=None, seeds=(0,), config=None, plugin=None) -> list[Path]:
     out = []
     for seed in seeds:
         for rule in rules:
@@ -36,7 +36,9 @@ def make_runs(task: Task, runs: Path, submission: str, predictor, *, rules=("MR"
                 record = {"task": task.spec.name,
                           "task_fingerprint": task.fingerprint["fingerprint"],
                           "fold": fold, "train_rule": rule, "seed": seed,
-                          "submission": {"name": submission, "version": "0.1"},
-                          "config": {}, "timings": {"fit_s": 0.0, "predict_s": 0.0}}
+                          "submission": {"name": submission, "version": "0.1",
+                                         **({"plugin": plugin} if plugin else {})},
+                          "config": dict(config or {}),
+                          "timings": {"fit_s": 0.0, "predict_s": 0.0}}
                 out.append(write_cell(key.folder(runs), record, ids, probs, task.spec.classes))
     return out

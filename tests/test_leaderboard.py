@@ -1,6 +1,7 @@
 """The leaderboard: regenerated from records, deterministic, missing shown as missing, renders."""
 
 import filecmp
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -126,3 +127,21 @@ def test_check_recomputes_and_catches_tampering(runs: Path, tmp_path: Path):
     res = CliRunner().invoke(app, ["leaderboard", "--check", "--runs", str(runs), "--out", str(out),
                                    "--resamples", "50"])
     assert res.exit_code == 1 and "difference(s)" in res.output
+
+
+def test_transductive_and_external_submissions_are_marked(home: Path, tmp_path: Path):
+    demo = load_task("demo")
+    runs = tmp_path / "runs"
+    make_runs(demo, runs, "speaker-norm", prior, rules=("AR",), config={"transductive": True})
+    make_runs(demo, runs, "outside", prior, rules=("AR",), plugin="external")
+    make_runs(demo, runs, "plain", prior, rules=("AR",))
+    out = tmp_path / "board"
+    lb.write(lb.build(runs, n_resamples=10), out)
+    md = (out / "README.md").read_text()
+    assert "speaker-norm (transductive)" in md and "outside (external)" in md
+    assert "plain (" not in md
+    assert "speaker-norm (transductive)" in (out / "index.html").read_text()
+    subs = {s["submission"]: s["marks"]
+            for t in json.loads((out / "leaderboard.json").read_text())["tasks"]
+            for s in t["submissions"]}
+    assert subs == {"speaker-norm": ["transductive"], "outside": ["external"], "plain": []}
