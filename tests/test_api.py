@@ -140,3 +140,33 @@ def test_a_required_option_does_not_break_resume(home: Path, tmp_path: Path):
                             device="cpu")
     with pytest.raises(InputError, match="another configuration"):
         other.is_done(key)
+
+
+def test_a_derived_config_key_does_not_block_resume(home: Path, tmp_path: Path):
+    """A record from before a submission started recording a derived key (``transductive``,
+    computed from the declared options) is the same configuration, not another one."""
+    import json
+
+    class Derived(serbench.Submission):
+        name = "derived"
+
+        def __init__(self, normalisation: str = "global") -> None:
+            super().__init__(normalisation=normalisation)
+            self._config["transductive"] = normalisation == "group"
+
+        def predict_proba(self, batch):
+            return np.full((len(batch), 6), 1 / 6)
+
+    task = serbench.load_task("demo")
+    runner = serbench.Runner(task, Derived, runs=tmp_path / "runs", device="cpu")
+    (key,) = runner.cells([1], ["AR"], [0])
+    assert runner.run_cell(key).status == "done"
+    path = key.folder(tmp_path / "runs") / "record.json"
+    rec = json.loads(path.read_text())
+    del rec["config"]["transductive"]  # as an older serbench wrote it
+    path.write_text(json.dumps(rec))
+    assert runner.is_done(key)
+    group = serbench.Runner(task, Derived, {"normalisation": "group"}, runs=tmp_path / "runs",
+                            device="cpu")
+    with pytest.raises(InputError, match="another configuration"):
+        group.is_done(key)
