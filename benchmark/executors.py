@@ -42,6 +42,9 @@ class Hooks:
     The CLI's progress bars subclass it; the library's default does nothing.
     """
 
+    def plan(self, runner: Runner, keys: Sequence[CellKey], already: int) -> None:
+        """The grid about to run: its cells, of which ``already`` are recorded and kept."""
+
     def features(self, done: int, total: int) -> None:
         """Feature extraction progress."""
 

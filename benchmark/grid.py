@@ -134,6 +134,8 @@ def run(task: str | Task = "demo", submission: str | type[Submission] = "blstm-f
                              deterministic=deterministic)
         keys = runner.cells(list(folds) if folds else None, list(rules) if rules else None,
                             list(seeds))
+        hooks = hooks or Hooks()
+        hooks.plan(runner, keys, sum(runner.is_done(k) for k in keys))
         cells = run_cells(runner, keys, ex, hooks)
     finally:
         ex.close()

@@ -109,12 +109,19 @@ def load(name: str) -> Any:
 class GridBars(Hooks):
     """Rich progress bars for a grid: features, cells and the cell in training."""
 
-    def __init__(self, progress: Progress, total: int, title: str, executor: str) -> None:
+    def __init__(self, progress: Progress, total: int | None, title: str, executor: str,
+                 announce: Callable[[Any, Sequence[CellKey], int], None] | None = None) -> None:
         self.progress = progress
         self.executor = executor
+        self.announce = announce
         self.feat = progress.add_task("features", total=None, info="")
         self.grid = progress.add_task(title, total=total, info="")
         self.train = progress.add_task("training", total=None, info="", visible=False)
+
+    def plan(self, runner: Any, keys: Sequence[CellKey], already: int) -> None:
+        self.progress.update(self.grid, total=len(keys))
+        if self.announce is not None:
+            self.announce(runner, keys, already)
 
     def features(self, done: int, total: int) -> None:
         self.progress.update(self.feat, completed=done, total=total)

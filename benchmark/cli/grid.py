@@ -91,37 +91,33 @@ def run(
     Exit status: 0 when every cell is done, 1 when a cell failed, 2 on bad input.
     """
     from .. import grid
-    from ..executors import make
     from ..params import parse_items
 
     t0 = time.perf_counter()
     parsed = parse_items(config or [])
     fold_list, seed_list = int_list(folds, "--folds"), int_list(seeds, "--seeds")
     built = load(task)
-    executor = make(executor_, address=address, cpus_per_cell=cpus_per_cell)
-    try:
-        runner = grid.grid_runner(built, submission, parsed, executor=executor, device=device,
-                                  runs=runs, label=name, cell_timeout=cell_timeout,
-                                  save_models=save_models, load_models=load_models,
-                                  allow_missing_audio=allow_missing_audio,
-                                  deterministic=deterministic)
-        keys = runner.cells(fold_list, str_list(rules), seed_list or list(grid.DEFAULT_SEEDS))
-        done_before = sum(runner.is_done(k) for k in keys)
-        if not json_out:
-            out.print(f"[bold]{escape(runner.label)}[/] v{runner.cls.version} on [bold]{task}[/] "
-                      f"({len(keys)} cells, device {runner.device}, executor {executor.name}) "
-                      f"-> {escape(str(runs))}")
-            if done_before:
-                out.print(f"{done_before} of {len(keys)} cells are already recorded in "
-                          f"{escape(str(runs))} and are kept; pass --runs DIR to train afresh")
-        with grid_progress() as progress:
-            bars = GridBars(progress, len(keys), "grid", executor.name)
-            cells = grid.run_cells(runner, keys, executor, bars)
-    finally:
-        executor.close()
-    result = grid.GridResult(runner, cells, executor=executor.name)
-    if leaderboard_:
-        result.board = grid.build_leaderboard(runs, out_dir, resamples=resamples)
+
+    def announce(runner: Any, keys: Any, already: int) -> None:
+        if json_out:
+            return
+        out.print(f"[bold]{escape(runner.label)}[/] v{runner.cls.version} on [bold]{task}[/] "
+                  f"({len(keys)} cells, device {runner.device}, executor {executor_}) -> "
+                  f"{escape(str(runs))}")
+        if already:
+            out.print(f"{already} of {len(keys)} cells are already recorded in "
+                      f"{escape(str(runs))} and are kept; pass --runs DIR to train afresh")
+
+    with grid_progress() as progress:
+        result = grid.run(built, submission, parsed, name=name, folds=fold_list,
+                          rules=str_list(rules), seeds=seed_list or list(grid.DEFAULT_SEEDS),
+                          device=device, runs=runs, out=out_dir if leaderboard_ else None,
+                          executor=executor_, address=address, cpus_per_cell=cpus_per_cell,
+                          cell_timeout=cell_timeout, save_models=save_models,
+                          load_models=load_models, allow_missing_audio=allow_missing_audio,
+                          deterministic=deterministic, resamples=resamples,
+                          hooks=GridBars(progress, None, "grid", executor_, announce))
+    runner, cells = result.runner, result.cells
     if json_out:
         print_json(result.as_json() | {"seconds": round(time.perf_counter() - t0, 1)})
     else:
