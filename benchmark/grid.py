@@ -165,6 +165,13 @@ def cell_data(task: str | Task, fold: int, rule: str, split: str,
     For writing and debugging a submission outside the runner: the same clips,
     targets, ratings and (when ``submission`` declares features) feature store
     that ``fit`` / ``predict_proba`` get.  Test splits carry no targets.
+
+    >>> train = cell_data("demo", fold=1, rule="AR", split="train")
+    >>> len(train), train.targets.shape[1], bool((train.targets.sum(axis=1) > 0.999).all())
+    (216, 6, True)
+    >>> test = cell_data("demo", fold=1, rule="AR", split="test")
+    >>> len(test), test.targets.shape, test.ratings is None
+    (72, (0, 6), True)
     """
     from .plugins import resolve
 
