@@ -39,7 +39,7 @@ _API: dict[str, str] = {
     "run": "grid", "cell_data": "grid", "build_leaderboard": "grid", "GridResult": "grid",
     "DEFAULT_SEEDS": "grid", "Runner": "runner", "Hooks": "executors",
     # scoring
-    "metrics": "", "score_probs": "scoring", "score_record": "scoring", "compare": "scoring",
+    "metrics": "", "score_probs": "scoring", "score_record": "scoring", "compare": "summaries",
     # errors
     "SerbenchError": "errors", "InputError": "errors",
 }
@@ -108,8 +108,9 @@ if TYPE_CHECKING:  # the names as mypy and IDEs see them
     from .params import validate_config
     from .rules import RuleResult, apply_rule
     from .runner import Runner
-    from .scoring import compare, score_probs, score_record
+    from .scoring import score_probs, score_record
     from .submission import Data, FitSpec, Submission
+    from .summaries import compare
     from .targets import hard_labels, label_smooth, multi_hot
     from .tasks import Task, list_tasks, load_task, prepare
     from .vocab import RULES, SPLITS, Rule, TargetKind

@@ -25,9 +25,10 @@ from typing import Any, Protocol
 
 from . import paths
 from .cell import CellOutput, CellResult
+from .devices import resolve_device
 from .errors import InputError
 from .records import CellKey
-from .runner import Runner, resolve_device
+from .runner import Runner
 
 #: A per-cell training progress callback ``report(step, total, message)``.
 Report = Callable[[int, int, str], None]

@@ -22,7 +22,7 @@ column                 needed    meaning
 =====================  ========  =============================================
 
 Every check the runner applies to ``predict_proba`` output applies here
-(:func:`serbench.runner.check_probabilities`: numbers, no NaN / inf, no
+(:func:`serbench.outputs.check_probabilities`: numbers, no NaN / inf, no
 negative value, rows summing to 1 within its tolerance, then renormalised),
 plus the record reader's: every clip of the fold's test set predicted, no
 unknown or duplicate id.  Each problem is one error naming the file, the row
@@ -199,7 +199,7 @@ def check_predictions(task: Task, path: str | Path, *, name: str,
         _fail(f"utterance {df['utterance_id'].iloc[i]!r} is predicted twice for fold "
               f"{df['fold'].iloc[i]}, rule {df['train_rule'].iloc[i]}, seed {df['seed'].iloc[i]}",
               path, df, dup, "one row per test clip and cell")
-    from .runner import SUM_TOLERANCE, check_probabilities  # torch-heavy: only when needed
+    from .outputs import SUM_TOLERANCE, check_probabilities
 
     try:
         probs = df[want].apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)

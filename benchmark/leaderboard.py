@@ -37,12 +37,12 @@ from .records import Record, find_records
 from .reference import ROWS, reference
 from .scoring import (
     CellScores,
-    aggregate,
     conventions,
     independent_outputs,
     load_probs,
     score_fold,
 )
+from .summaries import aggregate
 from .tasks import load_task
 from .views import MISSING, TaskBoard
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import random
 import time
 import traceback
 import warnings
@@ -37,14 +35,16 @@ from .cell import (
     CellTimeout,
     alarm_limit,
 )
+from .determinism import cell_seed, default_determinism, seed_everything
+from .devices import cuda_initialised, resolve_device
 from .errors import InputError, SerbenchError, SerbenchWarning
 from .features import FeatureSpec, build_store
+from .outputs import check_probabilities
 from .records import RECORD, CellKey, read_predictions, read_record, write_cell
 from .submission import Data, FitSpec, Submission
 from .tasks.task import Task
 
 PREDICT_BATCH = 64
-SUM_TOLERANCE = 1e-4
 
 
 @contextlib.contextmanager
@@ -63,86 +63,10 @@ def recorded_warnings() -> Iterator[list[str]]:
         warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; refuse a missing GPU."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda asked for, but torch sees no GPU",
-                         fix="use --device cpu or auto, or install a CUDA build of torch")
-    if device not in ("cpu",) and not device.startswith("cuda"):
-        raise InputError(f"unknown device {device!r}", fix="use auto, cpu or cuda[:N]")
-    return device
-
-
-def cell_seed(seed: int, fold: int, rule: str) -> int:
-    return (seed * 1_000_003 + fold * 101 + {"MR": 1, "PR": 2, "AR": 3}.get(rule, 0)) % 2**31
-
-
-def seed_everything(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, numpy and torch; in deterministic mode ask torch for deterministic kernels.
-
-    ``deterministic=False`` (the fast mode) lets torch pick its
-    fastest kernels, some of which are not bit-reproducible on a GPU.
-    """
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(deterministic, warn_only=True)
-    torch.backends.cudnn.deterministic = deterministic
-
-
-def default_determinism(device: str) -> bool:
-    """Deterministic on the CPU (it costs nothing there), fast on a GPU."""
-    return not device.startswith("cuda")
-
-
-def _cuda_initialised() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_initialized())
-
-
 def feature_spec(sub: Submission) -> FeatureSpec | None:
     """The feature spec of a configured submission (None: it reads raw audio paths)."""
     spec: FeatureSpec | None = sub.feature_spec()
     return spec
-
-
-def check_probabilities(probs: Any, n: int, k: int, *, independent: bool = False) -> np.ndarray:
-    """Validate a submission's output; raise ValueError saying what is wrong.
-
-    ``independent``: the submission
-    declared ``outputs = "independent"``, so each value is a probability in [0, 1]
-    and rows are kept as they are (the scorer normalises only for distribution metrics).
-    """
-    try:
-        p = np.asarray(probs, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"predict_proba returned something that is not numeric: {exc}") from exc
-    if p.shape != (n, k):
-        raise ValueError(f"predict_proba returned shape {p.shape}, expected ({n}, {k})")
-    if not np.isfinite(p).all():
-        bad = int((~np.isfinite(p)).any(axis=1).sum())
-        raise ValueError(f"predict_proba returned NaN or inf in {bad} rows")
-    if (p < 0).any():
-        raise ValueError("predict_proba returned negative probabilities")
-    if independent:
-        if (p > 1.0 + SUM_TOLERANCE).any():
-            raise ValueError("predict_proba returned a probability above 1 (outputs = "
-                             "'independent' means one probability in [0, 1] per class)")
-        return np.minimum(p, 1.0)
-    worst = float(np.abs(p.sum(axis=1) - 1.0).max()) if n else 0.0
-    if worst > SUM_TOLERANCE:
-        raise ValueError(f"predict_proba rows do not sum to 1 (worst off by {worst:.3g}); "
-                         "return softmax probabilities")
-    return p / p.sum(axis=1, keepdims=True)
 
 
 class Runner:
@@ -362,7 +286,7 @@ class Runner:
         """:meth:`compute_cell` under the cell time limit: in a child process that is killed."""
         if self.cell_timeout is None:
             return self.compute_cell(key, progress)
-        if self.device.startswith("cuda") and _cuda_initialised():
+        if self.device.startswith("cuda") and cuda_initialised():
             with alarm_limit(self.cell_timeout):
                 return self.compute_cell(key, progress)
         t0 = time.perf_counter()

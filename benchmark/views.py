@@ -16,7 +16,7 @@ import numpy as np
 
 from .metrics import LOWER_IS_BETTER, PAPER_METRIC
 from .reference import ROWS, RefValue, normalised
-from .scoring import Aggregate
+from .summaries import Aggregate
 from .tasks.task import Task
 
 MISSING = "—"

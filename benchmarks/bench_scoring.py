@@ -6,7 +6,7 @@ clips (three "training seeds") with every metric a task lists by default on
 the MR, PR and AR test sets through the scorer's own path
 (:func:`serbench.scoring.score_fold`: one set of clip resamples per test rule
 shared by the seeds, class-stratified on MR / PR), aggregates them with the
-hierarchical seed bootstrap (:func:`serbench.scoring.aggregate`), and computes
+hierarchical seed bootstrap (:func:`serbench.summaries.aggregate`), and computes
 the reference rows (prior, best constant, held-out human;
 :func:`serbench.reference.reference`).  Optionally times a per-resample
 scikit-learn loop on a few resamples, extrapolated to 1,000.
@@ -27,7 +27,8 @@ from serbench import metrics as M
 from serbench.records import CellKey
 from serbench.reference import reference
 from serbench.rules import apply_rule
-from serbench.scoring import aggregate, score_fold
+from serbench.scoring import score_fold
+from serbench.summaries import aggregate
 from serbench.tasks.task import Split
 
 

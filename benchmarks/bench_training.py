@@ -76,7 +76,7 @@ def serbench_fit(enc: Path, train, dev, device: str, epochs: int, batching: str,
                  deterministic: bool, batch_size: int, classes, pad_seconds: float = 0.25
                  ) -> _Timer:
     from serbench.baselines.ssl_finetune import SslFinetune
-    from serbench.runner import seed_everything
+    from serbench.determinism import seed_everything
 
     timer = _Timer()
     seed_everything(7, deterministic)
@@ -102,9 +102,9 @@ def bare_loop(enc: Path, train, dev, device: str, epochs: int, batching: str,
 
     from serbench import audio
     from serbench.baselines.ssl_finetune import FineTuneNet
+    from serbench.determinism import seed_everything
     from serbench.methods import training
     from serbench.methods.losses import probabilities  # noqa: F401  (same package as the loss)
-    from serbench.runner import seed_everything
 
     timer = _Timer()
     seed_everything(7, False)

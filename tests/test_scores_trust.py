@@ -25,18 +25,12 @@ from sklearn.metrics import (
 from serbench import bootstrap as bs
 from serbench import metrics as M
 from serbench import views
+from serbench.outputs import check_probabilities
 from serbench.records import CellKey, find_records, read_predictions, write_cell
 from serbench.reference import reference, reference_rows
 from serbench.rules import apply_rule
-from serbench.runner import check_probabilities
-from serbench.scoring import (
-    aggregate,
-    compare,
-    hierarchical_interval,
-    load_probs,
-    score_record,
-    score_records,
-)
+from serbench.scoring import load_probs, score_record, score_records
+from serbench.summaries import aggregate, compare, hierarchical_interval
 from serbench.tasks import load_task
 from serbench.tasks.task import Split
 

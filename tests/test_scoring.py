@@ -11,7 +11,8 @@ from sklearn.metrics import balanced_accuracy_score, f1_score
 
 from serbench.errors import InputError
 from serbench.records import find_records, read_predictions
-from serbench.scoring import aggregate, compare, load_probs, score_record
+from serbench.scoring import load_probs, score_record
+from serbench.summaries import aggregate, compare
 from serbench.tasks import load_task
 
 

@@ -151,8 +151,8 @@ def compare(
 
     from ..errors import InputError
     from ..records import find_records
-    from ..scoring import compare as cmp
     from ..scoring import load_probs
+    from ..summaries import compare as cmp
 
     runs = []
     for folder in (run_a, run_b):

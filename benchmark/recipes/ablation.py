@@ -20,7 +20,7 @@ Intervals are hierarchical bootstraps of the mean over the cells run (training
 seeds resampled, then test clips, per fold); comparisons give the paired
 bootstrap difference with its interval and p-value, the difference per training
 seed and how many seeds agree in sign, and the 40-subset paired t-test, refused
-with the reason when test sets are too small (:func:`serbench.scoring.compare`).
+with the reason when test sets are too small (:func:`serbench.summaries.compare`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ from ..cell import CellResult
 from ..executors import Hooks
 from ..methods.losses import LOSSES as KNOWN_LOSSES
 from ..records import CellKey, find_records
-from ..scoring import applicable, compare, hierarchical_interval, load_probs, score_probs
+from ..scoring import applicable, load_probs, score_probs
+from ..summaries import compare, hierarchical_interval
 from ..tasks.task import Task
 
 LOSSES = ("ce", "bce", "kl", "cb_soft_ce")
