@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from serbench import plugins, training
+from serbench import plugins
 from serbench.errors import InputError
+from serbench.methods import training
 from serbench.records import find_records
 from serbench.runner import Runner
 from serbench.submission import Data, FitSpec
