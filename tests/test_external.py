@@ -84,7 +84,7 @@ def test_round_trip_export_sklearn_score_leaderboard(home, tmp_path):
           for t, p in truth.values()]
     assert agg.mean[("PR", "AR", "multilabel_macro_f1")] == pytest.approx(np.mean(f1), abs=1e-9)
     lb.write(board, tmp_path / "board")
-    assert "| sk-prosody | 1 | PR |" in (tmp_path / "board" / "README.md").read_text()
+    assert "| sk-prosody (external) | 1 | PR |" in (tmp_path / "board" / "README.md").read_text()
 
 
 @pytest.fixture
