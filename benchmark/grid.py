@@ -71,6 +71,22 @@ class GridResult:
         }
 
 
+def writable(folder: Path, option: str) -> None:
+    """Refuse, before any cell runs, a results folder that cannot be written."""
+    import tempfile
+
+    from .errors import InputError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".serbench-probe-"):
+            pass
+    except OSError as exc:
+        raise InputError(f"{option} {folder}: cannot write there ({exc.strerror})", file=folder,
+                         fix=f"make the folder writable or free space, or pass another {option}"
+                         ) from None
+
+
 def counts(cells: Sequence[CellResult]) -> dict[str, int]:
     """How many cells ran, were already done, were busy elsewhere, failed or were recomputed."""
     busy = sum(c.status == "skipped" and c.message == BUSY for c in cells)
@@ -125,6 +141,9 @@ def run(task: str | Task = "demo", submission: str | type[Submission] = "blstm-f
     not stop the others: see :attr:`GridResult.failed`.  ``deterministic``: bit-reproducible
     kernels (None: on CPU, where they cost nothing; fast kernels on GPU).
     """
+    for folder, option in ((runs, "--runs"), (out, "--out")):
+        if folder is not None:
+            writable(Path(folder), option)
     ex = make(executor, address=address, cpus_per_cell=cpus_per_cell) \
         if isinstance(executor, str) else executor
     try:

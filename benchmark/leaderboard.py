@@ -53,6 +53,8 @@ __all__ = ["MISSING", "Board", "TaskBoard", "build", "check", "write"]
 class Board:
     tasks: list[TaskBoard] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    #: Tasks whose records could not be scored at all (not prepared here): name -> why.
+    unavailable: dict[str, str] = field(default_factory=dict)
 
 
 def build(runs: str | Path, *, n_resamples: int = bs.DEFAULT_RESAMPLES, seed: int = 0,
@@ -67,7 +69,9 @@ def build(runs: str | Path, *, n_resamples: int = bs.DEFAULT_RESAMPLES, seed: in
         try:
             task = load_task(name)
         except (NotPrepared, SerbenchError) as exc:
-            board.skipped.extend((str(r.path), f"task not available: {exc}") for r in by_task[name])
+            why = str(exc).splitlines()[0]
+            board.unavailable[name] = f"{len(by_task[name])} record(s) not scored: {why}"
+            board.skipped.extend((str(r.path), f"task not available: {why}") for r in by_task[name])
             continue
         cells: dict[str, list[CellScores]] = {}
         versions: dict[str, str] = {}
@@ -380,7 +384,9 @@ def check(board: Board, out: str | Path, tolerance: float = 2e-6) -> tuple[int, 
 
     Returns the number of values compared and one line per difference: a
     number that moved by more than ``tolerance`` (the file keeps 6 decimals),
-    or an entry present on one side only.  Nothing is written.
+    or an entry present on one side only.  Tasks the board could not score here
+    (:attr:`Board.unavailable`, e.g. not prepared) are left out of the
+    comparison; the caller reports them.  Nothing is written.
     """
     path = Path(out) / "leaderboard.json"
     if not path.exists():
@@ -392,6 +398,9 @@ def check(board: Board, out: str | Path, tolerance: float = 2e-6) -> tuple[int, 
         raise InputError(f"unreadable stored leaderboard: {exc}", file=path,
                          fix="regenerate it with serbench leaderboard") from None
     fresh = json.loads(json.dumps(_json(board)))
+    if isinstance(stored, dict) and isinstance(stored.get("tasks"), list):
+        stored["tasks"] = [t for t in stored["tasks"]
+                           if not (isinstance(t, dict) and t.get("task") in board.unavailable)]
     diffs: list[str] = []
     compared = 0
 
@@ -404,12 +413,14 @@ def check(board: Board, out: str | Path, tolerance: float = 2e-6) -> tuple[int, 
                                  " leaderboard")
                 else:
                     walk(a[k], b[k], f"{where}/{k}")
-        elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-            keyed = bool(a) and all(isinstance(x, dict) and ("task" in x or "submission" in x)
-                                    for x in a + b)
+        elif isinstance(a, list) and isinstance(b, list):
+            keyed = bool(a + b) and all(isinstance(x, dict) and ("task" in x or "submission" in x)
+                                        for x in a + b)
             if keyed:  # match tasks / submissions by name, not position
                 name = "task" if "task" in (a + b)[0] else "submission"
                 walk({x[name]: x for x in a}, {x[name]: x for x in b}, where)
+            elif len(a) != len(b):
+                diffs.append(f"{where}: {len(a)} stored entries, {len(b)} recomputed")
             else:
                 for i, (x, y) in enumerate(zip(a, b, strict=True)):
                     walk(x, y, f"{where}[{i}]")
@@ -419,7 +430,10 @@ def check(board: Board, out: str | Path, tolerance: float = 2e-6) -> tuple[int, 
             if abs(a - b) > tolerance:
                 diffs.append(f"{where}: stored {a}, recomputed {b}")
         elif a != b:
-            diffs.append(f"{where}: stored {a!r}, recomputed {b!r}")
+            def short(v: Any) -> str:
+                text = repr(v)
+                return text if len(text) <= 80 else text[:77] + "..."
+            diffs.append(f"{where}: stored {short(a)}, recomputed {short(b)}")
 
     walk(stored, fresh, "")
     return compared, diffs

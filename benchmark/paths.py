@@ -7,19 +7,22 @@ rebuilt from a source with ``serbench prepare``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 
 def home() -> Path:
-    """The cache root, created on first use."""
+    """The cache root, created on first use (where it can be: reading needs no write)."""
     env = os.environ.get("SERBENCH_HOME")
     if env:
         root = Path(env).expanduser()
     else:
         xdg = os.environ.get("XDG_CACHE_HOME")
         root = (Path(xdg) if xdg else Path.home() / ".cache") / "serbench"
-    root.mkdir(parents=True, exist_ok=True)
+    # a read-only home still serves reads; a write there fails with one message
+    with contextlib.suppress(OSError):
+        root.mkdir(parents=True, exist_ok=True)
     return root
 
 

@@ -106,7 +106,8 @@ class Runner:
         self.allow_missing_audio = allow_missing_audio
         if cell_timeout is not None and not cell_timeout > 0:
             raise InputError(f"--cell-timeout must be a positive number of seconds, not "
-                             f"{cell_timeout}")
+                             f"{cell_timeout}", fix="e.g. --cell-timeout 1800, or leave it out "
+                                                    "for no limit")
         #: Seconds a cell may take before it is killed and recorded as failed (None: no limit).
         self.cell_timeout = cell_timeout
         #: Save each fitted model as ``model.safetensors`` in its cell folder.
@@ -189,18 +190,23 @@ class Runner:
 
     def cells(self, folds: list[int] | None, rules: list[str] | None,
               seeds: list[int]) -> list[CellKey]:
-        folds = folds or list(range(1, self.task.n_folds + 1))
-        rules = rules or list(self.task.spec.rules)
-        bad = [r for r in rules if r not in self.task.spec.rules]
-        if bad or any(not 1 <= f <= self.task.n_folds for f in folds):
-            raise InputError(f"folds {folds} / rules {rules} not in task {self.task.spec.name}",
-                             fix=f"folds 1..{self.task.n_folds}, "
-                                 f"rules {list(self.task.spec.rules)}")
+        name = self.task.spec.name
+        folds = list(dict.fromkeys(folds or range(1, self.task.n_folds + 1)))  # no duplicates
+        rules = list(dict.fromkeys(rules or self.task.spec.rules))
+        seeds = list(dict.fromkeys(seeds))
+        bad_folds = [f for f in folds if not 1 <= f <= self.task.n_folds]
+        if bad_folds:
+            raise InputError(f"--folds {bad_folds}: task {name} has folds 1..{self.task.n_folds}",
+                             fix=f"e.g. --folds 1,2 (or leave it out for all {self.task.n_folds})")
+        bad_rules = [r for r in rules if r not in self.task.spec.rules]
+        if bad_rules:
+            raise InputError(f"--rules {bad_rules}: task {name} trains on "
+                             f"{', '.join(self.task.spec.rules)} (upper case)",
+                             fix=f"e.g. --rules {','.join(self.task.spec.rules)}")
         if not seeds or any(s < 0 for s in seeds):
             raise InputError(f"seeds {seeds}: give one or more non-negative integers",
                              fix="e.g. --seeds 0,1,2")
-        return [CellKey(self.task.spec.name, self.label, f, r, s)
-                for s in seeds for r in rules for f in folds]
+        return [CellKey(name, self.label, f, r, s) for s in seeds for r in rules for f in folds]
 
     def is_done(self, key: CellKey) -> bool:
         """True when the cell has a record of this task and configuration with sound predictions.

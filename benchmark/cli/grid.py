@@ -25,7 +25,7 @@ from .common import (
 )
 
 
-def _three_by_three(board: Any, task: str, label: str) -> None:
+def _three_by_three(board: Any, task: str, label: str, board_runs: Path) -> None:
     """The train x test table of the task's primary metric, with the reference rows below."""
     from ..views import terminal_three_by_three
 
@@ -36,6 +36,13 @@ def _three_by_three(board: Any, task: str, label: str) -> None:
     out.print(table(*head, rows=rows, title=escape(title)))
     for note in notes:
         out.print(f"[dim]{escape(note)}[/]")
+    agg = next(a for tb in board.tasks if tb.task.spec.name == task
+               for a in tb.aggregates if a.submission == label)
+    if not any(agg.complete.values()):
+        done = ", ".join(f"{rule} {n}/{agg.n_folds}" for rule, n in agg.folds_done.items())
+        out.print(f"— : a training rule is scored once every fold of it is recorded (folds "
+                  f"recorded: {done}); scores of single cells: serbench score "
+                  f"{escape(str(board_runs))}/{task}/{escape(label)}")
 
 
 def run(
@@ -124,7 +131,7 @@ def run(
         out.print(f"cells: {cell_counts(result.counts())}")
         report_cells(cells, runs)
         if result.board is not None:
-            _three_by_three(result.board, task, runner.label)
+            _three_by_three(result.board, task, runner.label, runs)
             out.print(f"leaderboard written to {escape(str(out_dir))}")
         out.print(f"wall time {time.perf_counter() - t0:.1f} s")
     if result.failed:

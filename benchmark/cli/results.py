@@ -119,8 +119,11 @@ def leaderboard(
         handle = progress.add_task("score", total=n)
         board = build_leaderboard(runs, None, resamples=resamples, seed=seed,
                                   progress=lambda: progress.advance(handle))
+    for name, why in board.unavailable.items():
+        err.print(f"[yellow]task {escape(name)} not available here[/]: {escape(why)}")
     for p, why in board.skipped:
-        err.print(f"[yellow]skipped[/] {escape(str(p))}: {escape(why)}")
+        if not why.startswith("task not available"):
+            err.print(f"[yellow]skipped[/] {escape(str(p))}: {escape(why)}")
     if check_:
         compared, diffs = lb.check(board, out_dir)
         if diffs:
@@ -130,6 +133,9 @@ def leaderboard(
                       f"scores recomputed from {escape(str(runs))}")
             raise typer.Exit(1)
         out.print(f"leaderboard matches: {compared} values recomputed from {n} record(s)")
+        if board.unavailable:
+            out.print(f"not checked: {', '.join(sorted(board.unavailable))} (prepare the task "
+                      "to check its rows)")
         return
     files = lb.write(board, out_dir)
     out.print(f"wrote {len(files)} files to {escape(str(out_dir))} ({len(board.tasks)} task(s), "

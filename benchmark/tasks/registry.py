@@ -22,6 +22,11 @@ def task_dirs() -> list[Path]:
     dirs = []
     env = os.environ.get("SERBENCH_TASKS_DIR")
     if env:
+        if not Path(env).is_dir():
+            from ..errors import InputError
+
+            raise InputError(f"SERBENCH_TASKS_DIR={env} is not a folder",
+                             fix="point it at a folder of <task>/task.yaml files, or unset it")
         dirs.append(Path(env))
     dirs.append(Path(str(resources.files("serbench.task_definitions"))))
     return dirs

@@ -142,8 +142,12 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
     from ..readers import available
 
     if reader not in available():
-        raise InputError(f"corpus.reader {reader!r} is not a known reader; known: "
-                         f"{', '.join(sorted(available()))}", file=file,
+        import difflib
+
+        close = difflib.get_close_matches(reader, list(available()), n=1)
+        raise InputError(f"corpus.reader {reader!r} is not a known reader"
+                         + (f" (did you mean {close[0]!r}?)" if close else "")
+                         + f"; known: {', '.join(sorted(available()))}", file=file,
                          fix="spell the reader as `serbench tasks list` shows it, or install "
                              "the package that provides it")
     options = corpus.get("options") or {}
@@ -247,5 +251,10 @@ def load_spec(file: str | Path) -> TaskSpec:
     except FileNotFoundError:
         raise InputError("task file not found", file=file) from None
     except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {exc}", file=file) from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"not valid YAML{where}: {problem}", file=file,
+                         row=None if mark is None else mark.line + 1,
+                         fix="fix the YAML syntax (indentation, colons, quotes)") from None
     return parse_task(data, file)
