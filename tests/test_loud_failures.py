@@ -300,6 +300,7 @@ def test_tables_never_truncate_identifiers(home: Path):
     res = subprocess.run([sys.executable, "-m", "serbench.cli", "tasks", "list"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert "msp-improv-4class-raw" in res.stdout and "…" not in res.stdout
+    assert "prepared" in res.stdout and "question" in res.stdout  # no column squeezed away
 
 
 def test_a_misspelled_reader_in_a_task_file_is_refused_when_parsed(tasks_dir: Path, home: Path):

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from .common import escape, load, out, print_json, table
+from .common import escape, load, out, print_json, show, table
 
 
 def export(
@@ -68,7 +68,7 @@ def score_external(predictions: Path, *, task: str, name: str, fingerprint: str 
             v = s.point.get(rule, {}).get(pm)
             cells.append("n/a" if v is None else f"{v:.4f}")
         rows.append([str(s.key.fold), s.key.train_rule, str(s.key.seed), *cells])
-    out.print(table("fold", "trained on", "seed", *built.spec.rules, rows=rows, ident=2,
+    show(table("fold", "trained on", "seed", *built.spec.rules, rows=rows, ident=2,
                     title=escape(f"{task} · {name} (external) · {pm} by test rule")))
     out.print(f"wrote {len(folders)} run record(s) under {escape(str(runs))}; "
               f"rebuild the leaderboard with: serbench leaderboard --runs {escape(str(runs))}")

@@ -48,17 +48,36 @@ def print_json(obj: Any) -> None:
 
 def table(*columns: str, rows: Sequence[Sequence[str]], ident: int = 1,
           title: str | None = None) -> Table:
-    """A rich table whose first ``ident`` columns (names, ids) are never wrapped or cut."""
+    """A rich table whose first ``ident`` columns (names, ids) are never wrapped or cut.
+
+    On a narrow terminal the table grows wider than the screen rather than
+    dropping or eliding a value (scripts that grep the output rely on it).
+    """
     t = Table(title=title)
     for i, c in enumerate(columns):
-        if i < ident:
-            width = max([len(c), *(len(_plain(r[i])) for r in rows)]) if rows else len(c)
+        cells = [_plain(r[i]) for r in rows]
+        if i < ident:  # names and ids: never wrapped, never cut
+            width = max([len(c), *(len(x) for x in cells)])
             t.add_column(c, no_wrap=True, min_width=width, overflow="fold")
-        else:
-            t.add_column(c)
+        else:  # other columns may wrap, but never shrink below their longest word
+            words = [len(w) for x in [c, *cells] for w in x.split()] or [1]
+            t.add_column(c, min_width=max(words), overflow="fold")
     for r in rows:
         t.add_row(*r)
     return t
+
+
+def show(t: Table, console: Console | None = None) -> None:
+    """Print a table at least as wide as it needs: a narrow terminal never squeezes a column."""
+    from rich.measure import Measurement
+
+    console = console or out
+    need = Measurement.get(console, console.options.update_width(10_000), t).minimum
+    if need > console.width:  # print() cannot exceed the console's width: a wider console
+        console = Console(file=console.file, width=need, soft_wrap=True, highlight=False,
+                          force_terminal=console.is_terminal,
+                          no_color=console.no_color)
+    console.print(t)
 
 
 def _plain(text: str) -> str:
@@ -179,5 +198,5 @@ def report_cells(cells: Sequence[CellResult], runs: Any, label: str = "") -> Non
 
 
 __all__ = ["GridBars", "JsonOpt", "cell_counts", "demo_progress", "err", "escape",
-           "grid_progress", "int_list", "load", "out", "print_json", "report_cells", "str_list",
-           "table"]
+           "grid_progress", "int_list", "load", "out", "print_json", "report_cells", "show",
+           "str_list", "table"]

@@ -20,6 +20,7 @@ from .common import (
     out,
     print_json,
     report_cells,
+    show,
     str_list,
     table,
 )
@@ -33,7 +34,7 @@ def _three_by_three(board: Any, task: str, label: str, board_runs: Path) -> None
     if got is None:
         return
     title, head, rows, notes = got
-    out.print(table(*head, rows=rows, title=escape(title)))
+    show(table(*head, rows=rows, title=escape(title)))
     for note in notes:
         out.print(f"[dim]{escape(note)}[/]")
     agg = next(a for tb in board.tasks if tb.task.spec.name == task

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .common import JsonOpt, err, escape, load, out, print_json, table
+from .common import JsonOpt, err, escape, load, out, print_json, show, table
 
 
 def score(
@@ -88,7 +88,7 @@ def score(
                     lo, hi = s.interval(rule, m)
                     cells.append(f"{v:.4f} [dim]\\[{lo:.3f}, {hi:.3f}][/]")
             rows.append([rule, str(s.n[rule]), *cells])
-        out.print(table("test rule", "clips", *shown, rows=rows,
+        show(table("test rule", "clips", *shown, rows=rows,
                         title=escape(f"{s.key.task} · {s.key.submission} · fold {s.key.fold} · "
                                      f"trained on {s.key.train_rule} · seed {s.key.seed}")))
     for p, why in bad:

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from .common import JsonOpt, out, print_json, table
+from .common import JsonOpt, print_json, show, table
 
 submissions_app = typer.Typer(help="List the discoverable submissions.", no_args_is_help=True)
 
@@ -28,6 +28,6 @@ def submissions_list(json_out: JsonOpt = False) -> None:
     if json_out:
         print_json(rows)
         return
-    out.print(table("name", "version", "trains", "class", "from",
+    show(table("name", "version", "trains", "class", "from",
                     rows=[[r["name"], r["version"], "yes" if r["trains"] else "no", r["class"],
                            r["source"]] for r in rows], ident=1))

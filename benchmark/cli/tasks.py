@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import JsonOpt, demo_progress, err, escape, load, out, print_json, table
+from .common import JsonOpt, demo_progress, err, escape, load, out, print_json, show, table
 
 tasks_app = typer.Typer(help="List, show, verify and freeze tasks.", no_args_is_help=True)
 
@@ -70,7 +70,7 @@ def tasks_list(json_out: JsonOpt = False) -> None:
         shown.append([r["task"], str(r["classes"]), str(r["folds"]), r["reader"], r["question"],
                       "yes" if r["frozen"] else "[yellow]no[/]",
                       "yes" if r["prepared"] else "[dim]no[/]"])
-    out.print(table("task", "K", "folds", "reader", "question", "frozen", "prepared",
+    show(table("task", "K", "folds", "reader", "question", "frozen", "prepared",
                     rows=shown, ident=4))
     for r in rows:
         if "error" in r:
@@ -124,10 +124,10 @@ def tasks_show(
             )
             rows.append([str(fold["fold"]), rule, str(cell["train"]["n"]), str(cell["dev"]["n"]),
                          str(cell["test"]["n"]), dist])
-    out.print(table("fold", "rule", "train", "dev", "test", "test class distribution",
+    show(table("fold", "rule", "train", "dev", "test", "test class distribution",
                     rows=rows, ident=2))
     head, ref_rows, notes = reference_table(built)
-    out.print(table(*head, rows=ref_rows, ident=2,
+    show(table(*head, rows=ref_rows, ident=2,
                     title="reference rows: what a prior, the best constant and one held-out "
                           "rater score (docs/methods.md#ref)"))
     for note in notes:
@@ -168,7 +168,7 @@ def tasks_verify(
                  str(len(r.only_release)), str(len(r.only_task)), str(len(r.split_differs)),
                  "-" if r.target_max_abs_diff is None else f"{r.target_max_abs_diff:.1e}",
                  "[green]yes[/]" if r.ok else "[red]NO[/]"] for r in reports]
-        out.print(table("partition", "rule", "release", "task", "only release", "only task",
+        show(table("partition", "rule", "release", "task", "only release", "only task",
                         "split differs", "max |target diff|", "ok", rows=rows, ident=2))
         for r in reports:
             for label, items in (
