@@ -312,3 +312,26 @@ def test_a_misspelled_reader_in_a_task_file_is_refused_when_parsed(tasks_dir: Pa
     assert res.returncode == 2
     msg = one_message(res)
     assert "corpus.reader 'dmeo' is not a known reader" in msg and "task.yaml" in msg
+
+
+def test_ctrl_c_says_what_is_kept_and_exits_130(home: Path, tmp_path: Path):
+    import signal
+    import time
+
+    plugin = tmp_path / "swallower.py"
+    plugin.write_text(SWALLOWER.replace("except BaseException:", "except Exception:"))
+    runs = tmp_path / "runs"
+    env = {**os.environ, "SERBENCH_HOME": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "serbench.cli", "run", "--submission", str(plugin), "--folds",
+         "1", "--rules", "AR", "--seeds", "0", "--runs", str(runs), "--no-leaderboard",
+         "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while not (runs / "demo").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # inside fit
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted: every finished cell is kept" in err and "Traceback" not in err

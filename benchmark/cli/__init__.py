@@ -50,6 +50,10 @@ app.add_typer(submissions_app, name="submissions")
 _UNWRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
 
 
+def _interrupted() -> None:
+    err.print("interrupted: every finished cell is kept; rerun the same command to resume")
+
+
 def _error(message: str) -> None:
     err.print(f"[bold red]error:[/] {escape(message)}")
 
@@ -77,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         err.print("aborted")
         return 1
     except KeyboardInterrupt:
-        err.print("interrupted: finished cells are kept; rerun the same command to resume")
+        _interrupted()
         return 130
     except OSError as exc:
         if exc.errno in _UNWRITABLE:
@@ -87,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                    "caches, --runs / --out for results); nothing already written was changed")
             return 2
         raise
+    if rv == 130:  # typer turns Ctrl-C into Exit(130)
+        _interrupted()
     return rv if isinstance(rv, int) else 0
 
 
