@@ -254,9 +254,11 @@ def markdown(rep: Report, *, configs: bool = True) -> str:
     loss_metric, loss_test = rep.loss_metric, rep.loss_test
     lines = [f"# Ablation on `{rep.task}` (fingerprint `{rep.fingerprint}`)", "",
              f"Training rule {rep.train_rule}; folds {rep.folds}; seeds {rep.seeds}. "
-             "Means over cells with a fold-stratified 95% bootstrap interval; differences "
-             "are paired (same resamples), with the bootstrap p-value and the 40-subset "
-             "paired t-test p-value.", ""]
+             "Means over folds and seeds with a 95% hierarchical bootstrap interval "
+             "(training seeds resampled, then test clips); differences are paired (same "
+             "resamples), with the bootstrap p-value, the 40-subset paired t-test p-value "
+             "(n/a with the reason when a test set has fewer than 40 clips) and in how many "
+             "training seeds the difference has the sign of the mean.", ""]
     for text in dict.fromkeys(w for ws in rep.warnings.values() for w in ws):
         who = ", ".join(label for label, ws in rep.warnings.items() if text in ws)
         lines += [f"> **Warning** ({who}): {text}", ""]
