@@ -30,7 +30,9 @@ def assign_folds(groups: pd.Series, spec: TaskSpec) -> pd.DataFrame:
     out = pd.DataFrame({"utterance_id": groups.index.astype(str), "group": groups.to_numpy()})
     for i, fold in enumerate(spec.folds):
         missing = sorted((set(fold.test) | set(fold.dev)) - known)
-        if missing and spec.frozen:  # the task is right by definition: the source is short
+        frozen = spec.frozen and spec.path is not None and \
+            (Path(spec.path).parent / "fingerprint.json").exists()
+        if missing and frozen:  # a frozen task is right by definition: the source is short
             raise InputError(
                 f"the source has no clip of {spec.group_by} {missing}, which fold {i + 1} of "
                 f"the frozen task {spec.name} needs: is the source incomplete (truncated, or a "
