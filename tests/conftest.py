@@ -62,3 +62,21 @@ def tasks_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+@pytest.fixture
+def tiny(tasks_dir, home, tmp_path):
+    """A 4-clip task (test_table_reader's corpus): fold 1 tests c1, fold 2 tests c3."""
+    import yaml
+    from test_table_reader import write_corpus
+
+    from serbench.tasks import prepare
+
+    spec = {"name": "tiny", "corpus": {"reader": "csv"}, "classes": ["angry", "happy", "neutral"],
+            "label_map": {"ang": "angry", "hap": "happy", "neu": "neutral"},
+            "folds": {"group_by": "speaker_id", "splits": [{"test": ["s1"], "dev": ["s2"]},
+                                                             {"test": ["s3"], "dev": ["s4"]}]},
+            "frozen": False}
+    (tasks_dir / "tiny").mkdir()
+    (tasks_dir / "tiny" / "task.yaml").write_text(yaml.safe_dump(spec))
+    return prepare("tiny", write_corpus(tmp_path / "corpus"))[0]

@@ -7,14 +7,11 @@ import runpy
 import sys
 from pathlib import Path
 
-import yaml
-from test_table_reader import write_corpus
 from tiny_encoder import save_tiny_wav2vec2
 
 from serbench import leaderboard as lb
 from serbench.export import export_task
 from serbench.external import import_predictions
-from serbench.tasks import prepare
 
 REPO = Path(__file__).resolve().parents[1]
 MARK = r"<!-- example-external-loop -->\s*```python\n(.*?)```"
@@ -29,16 +26,8 @@ def example() -> str:
     raise AssertionError("the external-loop example is in neither README.md nor its draft")
 
 
-def test_readme_external_loop_fine_tunes_and_scores(tasks_dir, home, tmp_path, monkeypatch):
+def test_readme_external_loop_fine_tunes_and_scores(tiny, tmp_path, monkeypatch):
     """On a 4-clip, 2-fold corpus (the demo takes minutes on 2 busy cores; same code path)."""
-    spec = {"name": "tiny", "corpus": {"reader": "csv"}, "classes": ["angry", "happy", "neutral"],
-            "label_map": {"ang": "angry", "hap": "happy", "neu": "neutral"},
-            "folds": {"group_by": "speaker_id", "splits": [{"test": ["s1"], "dev": ["s2"]},
-                                                             {"test": ["s3"], "dev": ["s4"]}]},
-            "frozen": False}
-    (tasks_dir / "tiny").mkdir()
-    (tasks_dir / "tiny" / "task.yaml").write_text(yaml.safe_dump(spec))
-    tiny, _ = prepare("tiny", write_corpus(tmp_path / "corpus"))
     export = export_task(tiny, tmp_path / "export")
     model = save_tiny_wav2vec2(tmp_path / "tiny-w2v2")
     script = tmp_path / "finetune.py"

@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyarrow import ArrowException
@@ -22,13 +21,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from test_table_reader import write_corpus
 
 from serbench import leaderboard as lb
 from serbench.errors import FingerprintMismatch, InputError
 from serbench.export import export_metadata, export_task
 from serbench.external import check_predictions, import_predictions
-from serbench.tasks import load_task, prepare
+from serbench.tasks import load_task
 
 
 def prosody(path: str) -> np.ndarray:
@@ -230,17 +228,6 @@ COLUMNS = ["utterance_id", "fold", "train_rule", "seed", "task_fingerprint", "p_
            "p_happy", "p_neutral"]
 
 
-@pytest.fixture
-def tiny(tasks_dir, home, tmp_path):
-    """A 4-clip task (test_table_reader's corpus): fold 1 tests c1, fold 2 tests c3."""
-    spec = {"name": "tiny", "corpus": {"reader": "csv"}, "classes": ["angry", "happy", "neutral"],
-            "label_map": {"ang": "angry", "hap": "happy", "neu": "neutral"},
-            "folds": {"group_by": "speaker_id", "splits": [{"test": ["s1"], "dev": ["s2"]},
-                                                             {"test": ["s3"], "dev": ["s4"]}]},
-            "frozen": False}
-    (tasks_dir / "tiny").mkdir()
-    (tasks_dir / "tiny" / "task.yaml").write_text(yaml.safe_dump(spec))
-    return prepare("tiny", write_corpus(tmp_path / "corpus"))[0]
 
 
 @settings(max_examples=int(os.environ.get("SERBENCH_HYPOTHESIS_EXAMPLES", "60")), deadline=None,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -270,15 +269,10 @@ def build_store(
 def _started(batches: list[np.ndarray], load: Callable[[np.ndarray], list[np.ndarray]],
              spec: FeatureSpec, device: str) -> Iterator[Pending]:
     """Each batch started on ``device``, its audio decoded on a thread ``DEPTH`` batches ahead."""
-    from concurrent.futures import ThreadPoolExecutor
+    from ..prefetch import ahead
 
-    with ThreadPoolExecutor(1, thread_name_prefix="serbench-decode") as pool:
-        ahead = deque(pool.submit(load, b) for b in batches[:DEPTH])
-        for k in range(len(batches)):
-            waves = ahead.popleft().result()
-            if k + DEPTH < len(batches):
-                ahead.append(pool.submit(load, batches[k + DEPTH]))
-            yield spec.start(waves, device)
+    for waves in ahead(batches, load, DEPTH, "decode"):
+        yield spec.start(waves, device)
 
 
 _DONE = object()

@@ -232,16 +232,9 @@ def _loaded(collate: Collate, ids: np.ndarray, parts: list[np.ndarray], device: 
         for idx in parts:
             yield load(idx)
         return
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
+    from ..prefetch import ahead
 
-    with ThreadPoolExecutor(1, thread_name_prefix="serbench-collate") as pool:
-        ahead = deque(pool.submit(load, p) for p in parts[:PREFETCH])
-        for k in range(len(parts)):
-            item = ahead.popleft().result()
-            if k + PREFETCH < len(parts):
-                ahead.append(pool.submit(load, parts[k + PREFETCH]))
-            yield item
+    yield from ahead(parts, load, PREFETCH, "collate")
 
 
 class OutOfMemory(RuntimeError):
