@@ -210,12 +210,6 @@ def distribution_stats(targets: np.ndarray, probs: np.ndarray, *, bits_ece: bool
     return out
 
 
-STATS: dict[str, Callable[..., np.ndarray]] = {
-    "single": single_label_stats,
-    "multi": multi_label_stats,
-    "dist": distribution_stats,
-}
-
 # ----------------------------------------------------------------------------- finalizers
 # Each takes summed statistics T [..., D] and K, and returns the score [...].
 

@@ -89,26 +89,13 @@ class FeatureStore:
         the second-to-last axis; pooled features keep the count of the frames they pooled)."""
         return int(self._frames[self._index[utt]])
 
-    def frames(self, utt: str) -> int:
-        return self.length(utt)
-
 
 def length_buckets(durations: np.ndarray, budget_seconds: float) -> list[np.ndarray]:
     """Indices grouped into batches of similar length whose padded size fits the budget."""
-    order = np.argsort(durations, kind="stable")
-    batches: list[np.ndarray] = []
-    current: list[int] = []
-    longest = 0.0
-    for i in order:
-        d = float(durations[i])
-        if current and max(longest, d) * (len(current) + 1) > budget_seconds:
-            batches.append(np.array(current))
-            current, longest = [], 0.0
-        current.append(int(i))
-        longest = max(longest, d)
-    if current:
-        batches.append(np.array(current))
-    return batches
+    from ..batching import pack
+
+    return pack(np.argsort(durations, kind="stable"), np.asarray(durations, dtype=float),
+                cap=budget_seconds)
 
 
 def fingerprint(path: str | Path) -> str:

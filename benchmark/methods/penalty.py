@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -71,9 +71,6 @@ class PenaltyConfig:
             raise ValueError(f"penalty alpha must be a finite number >= 0, got {self.alpha!r}")
         if self.combine == "convex" and self.alpha > 1:
             raise ValueError("a convex combination needs alpha in [0, 1]; use combine='additive'")
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 class EmptyCooccurrence(SerbenchWarning):

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..batching import pack
 from ..errors import InputError
 from ..submission import Data, FitSpec
 from ..targets import class_balanced_weights
@@ -96,20 +97,7 @@ def batches(n: int, batch_size: int, rng: np.random.Generator, *, policy: str = 
                          fix="raise batch_seconds, or cut clips shorter with max_seconds")
     order = np.argsort(lengths * (1 + rng.uniform(-BUCKET_JITTER, BUCKET_JITTER, n)),
                        kind="stable")
-    out: list[np.ndarray] = []
-    current: list[int] = []
-    longest = 0.0
-    for i in order:
-        d = float(lengths[i])
-        full = len(current) >= batch_size or (
-            cap is not None and max(longest, d) * (len(current) + 1) > cap)
-        if current and full:
-            out.append(np.array(current))
-            current, longest = [], 0.0
-        current.append(int(i))
-        longest = max(longest, d)
-    if current:
-        out.append(np.array(current))
+    out = pack(order, lengths, max_items=batch_size, cap=cap)
     return [out[k] for k in rng.permutation(len(out))]
 
 
