@@ -7,7 +7,9 @@ failure names the file.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -19,14 +21,31 @@ DEFAULT_MAX_SECONDS = 12.0  # the released recipe truncates at 12 s
 RATE_RANGE = (1000, 384000)  # sample rates outside this are corrupt headers, not speech
 
 
-def duration(path: str | Path) -> float:
-    """Seconds of audio in ``path`` from its header (no decoding); unreadable or empty raises."""
+@lru_cache(maxsize=65536)
+def _header(path: str, size: int, mtime_ns: int) -> Any:
+    del size, mtime_ns  # part of the key: a replaced file is read again
+    return sf.info(path)
+
+
+def header(path: str | Path) -> Any:
+    """The file's soundfile header, read once per file version (size and mtime in the key).
+
+    Preparing a task reads each header for the clip's duration and again for the
+    sample-rate census; the second read comes from here.
+    """
     path = Path(path)
     try:
-        info = sf.info(str(path))
+        st = path.stat()
+        return _header(str(path), st.st_size, st.st_mtime_ns)
     except (RuntimeError, sf.LibsndfileError, OSError) as exc:
         raise InputError(f"unreadable audio: {exc}", file=path,
                          fix="re-extract the file from the corpus release") from None
+
+
+def duration(path: str | Path) -> float:
+    """Seconds of audio in ``path`` from its header (no decoding); unreadable or empty raises."""
+    path = Path(path)
+    info = header(path)
     if info.frames == 0:
         raise InputError("audio file has no samples", file=path,
                          fix="re-extract the file, or remove it from the corpus")

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .. import __version__, agreement, atomic, paths
 from .. import ratings as rt
-from ..errors import InputError, NotPrepared
+from ..errors import InputError, NotPrepared, SerbenchError
 from ..readers import get_reader
 from ..rules import RuleResult, apply_rule
 from ..targets import label_smooth
@@ -242,7 +242,7 @@ def _sample_rate_notes(table: pd.DataFrame) -> list[str]:
     low-rate clip carries nothing above half its rate, which a model can learn
     as a shortcut.  The note names the rates and a clip of each minority rate.
     """
-    import soundfile as sf
+    from ..audio import header
 
     if "audio_path" not in table.columns:
         return []
@@ -251,8 +251,8 @@ def _sample_rate_notes(table: pd.DataFrame) -> list[str]:
     for uid, path in paths_.items():
         if isinstance(path, str) and path:
             try:
-                rates.setdefault(int(sf.info(path).samplerate), []).append(str(uid))
-            except (RuntimeError, OSError, ValueError):  # unreadable files were refused earlier
+                rates.setdefault(int(header(path).samplerate), []).append(str(uid))
+            except SerbenchError:  # unreadable files were refused by the reader already
                 continue
     if len(rates) < 2:
         return []
