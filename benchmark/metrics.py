@@ -142,13 +142,22 @@ def single_label_stats(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
                          _one_hot(np.asarray(probs).argmax(axis=1), k))
 
 
+def predicted_bits(probs: np.ndarray) -> np.ndarray:
+    """The predicted side of the 1/K rule: ``p_k > 1/K + BIT_MARGIN`` (float 0/1, [N, K]).
+
+    The one place the prediction threshold is declared; the multi-label metrics and
+    the minority-view recall (:mod:`serbench.rater_metrics`) both read it.
+    """
+    k = probs.shape[1]
+    return (np.asarray(probs) > 1.0 / k + BIT_MARGIN).astype(np.float64)
+
+
 def multi_label_bits(targets: np.ndarray, probs: np.ndarray, *, double_softmax: bool = False
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Reference and predicted bits of the 1/K rule."""
     k = probs.shape[1]
     pred = softmax(probs) if double_softmax else probs
-    return ((targets > 1.0 / k).astype(np.float64),
-            (pred > 1.0 / k + BIT_MARGIN).astype(np.float64))
+    return (targets > 1.0 / k).astype(np.float64), predicted_bits(pred)
 
 
 def multi_label_stats(targets: np.ndarray, probs: np.ndarray, *, double_softmax: bool = False
