@@ -76,16 +76,37 @@ class Record:
     def predictions_path(self) -> Path:
         return self.folder / self.data.get("predictions", PREDICTIONS)
 
+    @property
+    def rater_predictions_path(self) -> Path | None:
+        """The per-rater prediction file (``predict_rater_proba``), or None when the cell has
+        none."""
+        name = self.data.get("rater_predictions")
+        return None if name is None else self.folder / name
+
 
 def prob_columns(classes: list[str] | tuple[str, ...]) -> list[str]:
     return [f"p_{c}" for c in classes]
 
 
 PREDICTIONS_NEXT = "predictions-next.parquet"
+#: Per-rater predictions: utterance_id, rater_id, p_<class> (one row per test vote's
+#: (clip, rater) pair); the two names alternate like the clip predictions'.
+RATER_PREDICTIONS = "rater-predictions.parquet"
+RATER_PREDICTIONS_NEXT = "rater-predictions-next.parquet"
+
+
+def _rater_table(rater: tuple[np.ndarray, np.ndarray, np.ndarray],
+                 classes: list[str] | tuple[str, ...]) -> pa.Table:
+    ids, raters, probs = rater
+    return pa.table({"utterance_id": pa.array([str(u) for u in ids], pa.string()),
+                     "rater_id": pa.array([str(r) for r in raters], pa.string()),
+                     **{c: pa.array(np.asarray(probs[:, i], dtype=np.float64))
+                        for i, c in enumerate(prob_columns(classes))}})
 
 
 def write_cell(folder: str | Path, record: dict[str, Any], ids: np.ndarray, probs: np.ndarray,
-               classes: list[str] | tuple[str, ...]) -> Path:
+               classes: list[str] | tuple[str, ...],
+               rater: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Path:
     """Write predictions, then the record that names them, each atomically.
 
     A cell that already has a record keeps it readable until the new one lands:
@@ -96,17 +117,24 @@ def write_cell(folder: str | Path, record: dict[str, Any], ids: np.ndarray, prob
     reported as an :class:`InputError` naming the folder.
     """
     folder = Path(folder)
-    old = None
+    old = old_rater = None
     with contextlib.suppress(OSError, ValueError, AttributeError):
-        old = json.loads((folder / RECORD).read_text(encoding="utf-8")).get("predictions")
+        previous = json.loads((folder / RECORD).read_text(encoding="utf-8"))
+        old, old_rater = previous.get("predictions"), previous.get("rater_predictions")
     name = PREDICTIONS_NEXT if old == PREDICTIONS else PREDICTIONS
+    rater_name = RATER_PREDICTIONS_NEXT if old_rater == RATER_PREDICTIONS else RATER_PREDICTIONS
     table = pa.table({"utterance_id": pa.array([str(u) for u in ids], pa.string()),
                       **{c: pa.array(np.asarray(probs[:, i], dtype=np.float64))
                          for i, c in enumerate(prob_columns(classes))}})
+    extra = {}
     try:
         atomic.write_with(folder / name, lambda tmp: pq.write_table(table, tmp))
+        if rater is not None:
+            rater_table = _rater_table(rater, classes)
+            atomic.write_with(folder / rater_name, lambda tmp: pq.write_table(rater_table, tmp))
+            extra["rater_predictions"] = rater_name
         atomic.write_json(folder / RECORD, {"schema": SCHEMA_VERSION, **record,
-                                            "predictions": name})
+                                            "predictions": name, **extra})
     except OSError as exc:
         raise InputError(f"could not write the run record: {exc}", file=folder,
                          fix="free disk space or fix the folder's permissions, then rerun; "
@@ -114,6 +142,10 @@ def write_cell(folder: str | Path, record: dict[str, Any], ids: np.ndarray, prob
     if old in (PREDICTIONS, PREDICTIONS_NEXT) and old != name:
         with contextlib.suppress(OSError):
             (folder / old).unlink()
+    if old_rater in (RATER_PREDICTIONS, RATER_PREDICTIONS_NEXT) and \
+            old_rater != extra.get("rater_predictions"):
+        with contextlib.suppress(OSError):
+            (folder / old_rater).unlink()
     return folder
 
 
@@ -136,10 +168,13 @@ def read_record(path: str | Path) -> Record:
     sub = data["submission"]
     if not isinstance(sub.get("name"), str) or not _NAME.match(sub["name"]):
         raise InputError("record needs submission.name (letters, digits, . _ + -)", file=path)
-    pred = data.get("predictions", PREDICTIONS)
-    if not isinstance(pred, str) or "/" in pred or "\\" in pred or pred.startswith("."):
-        raise InputError(f"predictions file name {pred!r} must be a plain file name in the "
-                         "record's folder", file=path)
+    for key, default in (("predictions", PREDICTIONS), ("rater_predictions", None)):
+        pred = data.get(key, default)
+        if pred is None and default is None:
+            continue
+        if not isinstance(pred, str) or "/" in pred or "\\" in pred or pred.startswith("."):
+            raise InputError(f"{key} file name {pred!r} must be a plain file name in the "
+                             "record's folder", file=path)
     return Record(path, data)
 
 
@@ -219,3 +254,59 @@ def read_predictions(path: str | Path, classes: list[str] | tuple[str, ...],
                          fix="predict every clip of the fold's AR test set")
     order = pd.Index(ids).get_indexer(expected)
     return probs[order]
+
+
+def read_rater_predictions(path: str | Path, classes: list[str] | tuple[str, ...],
+                           expected_ids: np.ndarray, expected_raters: np.ndarray) -> np.ndarray:
+    """Per-rater probabilities [P, K] aligned with the expected (clip, rater) pairs.
+
+    Checked like the clip predictions: the class columns, finite non-negative rows
+    summing to 1, each pair once, none missing and none unexpected; every defect is
+    an error naming the file, the row and the fix.
+    """
+    path = Path(path)
+    fix = ("rerun the cell; the file holds one row per (test clip, rater) pair of the fold's "
+           "counted votes, from predict_rater_proba")
+    try:
+        df = pq.read_table(path).to_pandas()
+    except FileNotFoundError:
+        raise InputError("rater prediction file not found", file=path, fix=fix) from None
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"unreadable rater prediction file: {exc}", file=path, fix=fix) from exc
+    want = prob_columns(classes)
+    have = [c for c in df.columns if c.startswith("p_")]
+    if {"utterance_id", "rater_id"} - set(df.columns) or have != want:
+        raise InputError(f"columns must be utterance_id, rater_id, {', '.join(want)}; found "
+                         f"{list(df.columns)}", file=path, fix=fix)
+    pairs = list(zip(df["utterance_id"].astype(str), df["rater_id"].astype(str), strict=True))
+    index: dict[tuple[str, str], int] = {}
+    for i, pair in enumerate(pairs):
+        if pair in index:
+            raise InputError(f"(clip, rater) {pair} predicted twice", file=path, row=i + 1,
+                             fix=fix)
+        index[pair] = i
+    try:
+        probs = df[want].to_numpy(dtype=np.float64)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"probabilities must be numbers: {exc}", file=path, fix=fix) from exc
+    for bad, what in ((~np.isfinite(probs).all(axis=1), "NaN or infinite probability"),
+                      ((probs < 0).any(axis=1), "negative probability"),
+                      (np.abs(probs.sum(axis=1) - 1.0) > SUM_TOLERANCE,
+                       f"probabilities do not sum to 1 (tolerance {SUM_TOLERANCE})")):
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{what}: (clip, rater) {pairs[i]} has "
+                             f"{probs[i].round(6).tolist()} ({int(bad.sum())} rows)",
+                             file=path, row=i + 1, fix=fix)
+    expected = list(zip(np.asarray(expected_ids).astype(str),
+                        np.asarray(expected_raters).astype(str), strict=True))
+    missing = [p for p in expected if p not in index]
+    unknown = sorted(set(index) - set(expected))
+    if missing:
+        raise InputError(f"{len(missing)} (clip, rater) pair(s) of the fold's test votes have no "
+                         f"rater prediction, e.g. {missing[:3]}", file=path, fix=fix)
+    if unknown:
+        raise InputError(f"{len(unknown)} predicted (clip, rater) pair(s) are not test votes of "
+                         f"this fold, e.g. {unknown[:3]}", file=path, fix=fix)
+    return probs[np.array([index[p] for p in expected], dtype=np.int64)] if expected else \
+        np.zeros((0, len(classes)))

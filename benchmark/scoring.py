@@ -25,8 +25,9 @@ import numpy as np
 
 from . import bootstrap as bs
 from . import metrics as M
+from . import rater_eval as RE
 from .errors import InputError
-from .records import CellKey, Record, read_predictions
+from .records import CellKey, Record, read_predictions, read_rater_predictions
 from .tasks.task import Split, Task
 
 RULE_SEED = {"MR": 1, "PR": 2, "AR": 3}
@@ -37,6 +38,12 @@ AP_BINS = 8
 #: The MR / PR "KL" is against the one-hot consensus: printed with the numbers.
 KL_CONVENTION = ("on MR and PR test sets the distribution metrics (nll, brier, kl, js, cosine, "
                  "ECEs) compare with the one-hot consensus target, not with the vote distribution")
+
+
+def scored_metrics(task: Task) -> tuple[str, ...]:
+    """Every metric a task's cells are scored on: its own list, then the rater-level metrics
+    (``None`` with the reason on a task without rater ids; docs/methods.md#rater-eval)."""
+    return tuple(task.spec.metrics) + RE.RATER_METRICS
 
 
 def applicable(metric: str, test_rule: str) -> bool:
@@ -77,6 +84,12 @@ class CellScores:
     samples: dict[str, dict[str, np.ndarray]] = field(repr=False)
     per_class_f1: dict[str, list[float]]
     confusion: dict[str, list[list[int]]]
+    #: test rule -> metric -> why its value is None (the rater-level metrics' n/a reasons)
+    notes: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: test rule -> what the rater-level metrics covered (votes, raters, exclusions)
+    rater_coverage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: whether the rater-level metrics used the submission's per-rater predictions
+    rater_specific: bool = False
 
     def interval(self, test_rule: str, metric: str, level: float = 0.95) -> tuple[float, float]:
         s = self.samples.get(test_rule, {}).get(metric)
@@ -94,6 +107,11 @@ class CellScores:
                          for m, v in values.items() if v is not None},
                 "per_class_f1": [round(x, 6) for x in self.per_class_f1[rule]],
             }
+            if self.notes.get(rule):
+                out["test"][rule]["not_defined"] = dict(self.notes[rule])
+            if rule in self.rater_coverage:
+                out["test"][rule]["rater_coverage"] = self.rater_coverage[rule]
+        out["rater_specific"] = self.rater_specific
         return out
 
 
@@ -123,6 +141,16 @@ def load_probs(task: Task, record: Record) -> tuple[np.ndarray, np.ndarray]:
         return ids, read_predictions(record.predictions_path, task.spec.classes, ids,
                                      independent=True)
     return ids, read_predictions(record.predictions_path, task.spec.classes, ids)
+
+
+def load_rater_probs(task: Task, record: Record) -> RE.RaterProbs | None:
+    """The record's per-rater predictions (``predict_rater_proba``), validated; None if none."""
+    path = record.rater_predictions_path
+    if path is None:
+        return None
+    ids, raters = RE.rater_pairs(task, record.data["fold"])
+    return RE.RaterProbs(ids, raters, read_rater_predictions(path, task.spec.classes, ids,
+                                                             raters))
 
 
 # ----------------------------------------------------------------------------- one test set
@@ -269,10 +297,18 @@ Loaded = tuple[CellKey, np.ndarray, np.ndarray]
 
 def score_fold(task: Task, cells: list[Loaded], *, metrics: tuple[str, ...] | None = None,
                n_resamples: int = bs.DEFAULT_RESAMPLES, seed: int = 0,
-               double_softmax: bool = False, independent: list[bool] | None = None
-               ) -> list[CellScores]:
-    """Score several cells of the same fold (any submissions, rules, seeds) on shared resamples."""
-    metrics = metrics or task.spec.metrics
+               double_softmax: bool = False, independent: list[bool] | None = None,
+               rater_probs: list[RE.RaterProbs | None] | None = None) -> list[CellScores]:
+    """Score several cells of the same fold (any submissions, rules, seeds) on shared resamples.
+
+    ``metrics`` defaults to :func:`scored_metrics` (the task's metrics and the
+    rater-level ones); ``rater_probs`` holds each cell's per-rater predictions
+    (None: its clip distribution stands for every rater).
+    """
+    metrics = metrics or scored_metrics(task)
+    rater_names = [m for m in metrics if m in RE.RATER_METRICS]
+    metrics = tuple(m for m in metrics if m not in RE.RATER_METRICS)
+    rater_probs = rater_probs or [None] * len(cells)
     k = task.spec.k
     if not cells:
         return []
@@ -286,6 +322,9 @@ def score_fold(task: Task, cells: list[Loaded], *, metrics: tuple[str, ...] | No
     samples: list[dict[str, dict[str, np.ndarray]]] = [{} for _ in cells]
     f1s: list[dict[str, list[float]]] = [{} for _ in cells]
     conf: list[dict[str, list[list[int]]]] = [{} for _ in cells]
+    notes: list[dict[str, dict[str, str]]] = [{} for _ in cells]
+    coverage: dict[str, dict[str, Any]] = {}
+    votes = RE.fold_votes(task, fold) if rater_names else None
     for rule in task.spec.rules:
         split = task.split(fold, "test", rule)
         probs = []
@@ -305,22 +344,36 @@ def score_fold(task: Task, cells: list[Loaded], *, metrics: tuple[str, ...] | No
                             else [0.0] * k)
             if rule != "AR" and len(split):
                 conf[j][rule] = M.confusion(split.labels, probs[j]).tolist()
-    return [CellScores(c[0], n[j], point[j], samples[j], f1s[j], conf[j])
+        if votes is not None:
+            fv = votes.restrict(split.ids)
+            coverage[rule] = fv.coverage(task.spec.rater_min_votes)
+            rated = RE.score_votes(fv, probs, rater_probs, independent=independent,
+                                   labels=split.labels, n_resamples=n_resamples,
+                                   seed=(seed, fold, RULE_SEED[rule]),
+                                   min_votes=task.spec.rater_min_votes)
+            for j, (pt, smp, why) in enumerate(rated):
+                point[j][rule].update({m: pt[m] for m in rater_names})
+                samples[j][rule].update({m: v for m, v in smp.items() if m in rater_names})
+                notes[j][rule] = {m: w for m, w in why.items() if m in rater_names}
+    return [CellScores(c[0], n[j], point[j], samples[j], f1s[j], conf[j], notes[j],
+                       dict(coverage), rater_probs[j] is not None)
             for j, c in enumerate(cells)]
 
 
 def score_probs(task: Task, key: CellKey, ids: np.ndarray, probs: np.ndarray, *,
                 metrics: tuple[str, ...] | None = None, n_resamples: int = bs.DEFAULT_RESAMPLES,
                 seed: int = 0, double_softmax: bool = False,
-                independent: bool = False) -> CellScores:
+                independent: bool = False, rater_probs: RE.RaterProbs | None = None
+                ) -> CellScores:
     return score_fold(task, [(key, ids, probs)], metrics=metrics, n_resamples=n_resamples,
-                      seed=seed, double_softmax=double_softmax, independent=[independent])[0]
+                      seed=seed, double_softmax=double_softmax, independent=[independent],
+                      rater_probs=[rater_probs])[0]
 
 
 def score_record(task: Task, record: Record, **kwargs: Any) -> CellScores:
     ids, probs = load_probs(task, record)
     return score_probs(task, record.key, ids, probs, independent=independent_outputs(record),
-                       **kwargs)
+                       rater_probs=load_rater_probs(task, record), **kwargs)
 
 
 def score_records(task: Task, records: list[Record], **kwargs: Any) -> list[CellScores]:
@@ -332,7 +385,9 @@ def score_records(task: Task, records: list[Record], **kwargs: Any) -> list[Cell
     for fold in sorted(by_fold):
         loaded = [(r.key, *load_probs(task, r)) for r in by_fold[fold]]
         out += score_fold(task, loaded, independent=[independent_outputs(r)
-                                                     for r in by_fold[fold]], **kwargs)
+                                                     for r in by_fold[fold]],
+                          rater_probs=[load_rater_probs(task, r) for r in by_fold[fold]],
+                          **kwargs)
     return out
 
 

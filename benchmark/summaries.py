@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import stats as sps
@@ -25,6 +26,7 @@ from .scoring import (
     applicable,
     defined_on,
     score_test_sets,
+    scored_metrics,
     uar_convention,
 )
 from .tasks.task import Task
@@ -47,6 +49,12 @@ class Aggregate:
     confusion: dict[tuple[str, str], list[list[int]]]
     #: mean over folds of the sd across training seeds (0 with one seed)
     seed_std: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    #: (train rule, test rule, metric) -> why it has no value (the rater-level n/a reasons)
+    notes: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    #: test rule -> what the rater-level metrics covered, summed over the folds
+    rater_coverage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: whether every cell scored the raters with the submission's own per-rater predictions
+    rater_specific: bool = False
 
 
 def _seed_rng(seed: int, fold: int, rule: str, salt: int = 0) -> tuple[int, ...]:
@@ -69,6 +77,7 @@ def aggregate(task: Task, cells: list[CellScores], *, seed: int = 0) -> Aggregat
         by_rule[c.key.train_rule].append(c)
     complete, done = {}, {}
     mean, std, sstd, ci, f1, conf = {}, {}, {}, {}, {}, {}
+    notes: dict[tuple[str, str, str], str] = {}
     folds = range(1, task.n_folds + 1)
     for train in task.spec.rules:
         group = sorted(by_rule.get(train, []), key=lambda c: (c.key.seed, c.key.fold))
@@ -80,9 +89,13 @@ def aggregate(task: Task, cells: list[CellScores], *, seed: int = 0) -> Aggregat
             continue
         by_fold = {f: [c for c in group if c.key.fold == f] for f in folds}
         for test in task.spec.rules:
-            for m in task.spec.metrics:
-                raw = [[c.point[test][m] for c in by_fold[f]] for f in folds]
+            for m in scored_metrics(task):
+                raw = [[c.point[test].get(m) for c in by_fold[f]] for f in folds]
                 if any(v is None for fv in raw for v in fv):
+                    why = next((c.notes.get(test, {}).get(m) for c in group
+                                if c.notes.get(test, {}).get(m)), None)
+                    if why:
+                        notes[(train, test, m)] = why
                     continue
                 vals = [[float(v) for v in fv if v is not None] for fv in raw]
                 fold_means = [float(np.mean(fv)) for fv in vals]
@@ -101,7 +114,28 @@ def aggregate(task: Task, cells: list[CellScores], *, seed: int = 0) -> Aggregat
             if test != "AR" and all(test in c.confusion for c in group):
                 conf[(train, test)] = np.sum([c.confusion[test] for c in group], axis=0).tolist()
     return Aggregate(task.spec.name, sub, task.n_folds, seeds, complete, done, mean, std, ci,
-                     f1, conf, sstd)
+                     f1, conf, sstd, notes, _coverage(task, cells),
+                     bool(cells) and all(c.rater_specific for c in cells))
+
+
+def _coverage(task: Task, cells: list[CellScores]) -> dict[str, dict[str, Any]]:
+    """Per test rule: counted votes summed over the folds (each fold once), raters per fold."""
+    out: dict[str, dict[str, Any]] = {}
+    for test in task.spec.rules:
+        per_fold: dict[int, dict[str, Any]] = {}
+        for c in cells:
+            if test in c.rater_coverage:
+                per_fold.setdefault(c.key.fold, c.rater_coverage[test])
+        if not per_fold:
+            continue
+        covs = [per_fold[f] for f in sorted(per_fold)]
+        out[test] = {"folds": len(covs), "votes": int(sum(v.get("votes", 0) for v in covs)),
+                     "raters_per_fold": [int(v.get("raters", 0)) for v in covs],
+                     "raters_uar_per_fold": [int(v.get("raters_uar", 0)) for v in covs]}
+        whys = sorted({str(v["why"]) for v in covs if v.get("why")})
+        if whys:
+            out[test]["why"] = "; ".join(whys)
+    return out
 
 
 def hierarchical_interval(cells: list[CellScores], test_rule: str, metric: str, *,

@@ -119,3 +119,10 @@ def test_additive_vote_stats_give_the_point_values():
     # a resample that drew only the vote-less clip has no value (NaN), not 0
     w = np.array([[0.0, 0.0, 4.0, 0.0]])
     assert np.isnan(R.ratio(w @ s, 0, 2)[0])
+
+
+def test_doctests():
+    import doctest
+
+    result = doctest.testmod(R)
+    assert result.failed == 0 and result.attempted >= 2

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from .. import metrics as _metrics
+from .. import rater_metrics as _rater_metrics
 from ..errors import InputError
 from ..ratings import OTHER, QUESTIONS
 from ..rules import RULES
@@ -44,7 +45,10 @@ _KEYS = {
     "license",
     "frozen",
     "uar_classes",  # UAR class convention, not a target setting
+    "raters",  # rater-level evaluation options (docs/methods.md#rater-eval), not targets
 }
+#: Keys of the task file's ``raters`` mapping and what each must be.
+RATER_KEYS = {"test_disjoint": "true or false", "min_votes": "a whole number >= 1"}
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,12 @@ class TaskSpec:
     #: UAR averages recall over the classes ``present`` in each test set or over ``all``
     #: classes. A scoring convention, not a target setting: it is not in the fingerprint.
     uar_classes: str = "present"
+    #: Rater-level metrics count only the votes of test raters who rated none of the
+    #: fold's training or development clips (``raters: {test_disjoint: true}``).
+    #: A scoring convention (docs/methods.md#rater-eval): not in the fingerprint.
+    rater_test_disjoint: bool = False
+    #: Per-rater UAR covers the raters with at least this many counted test votes.
+    rater_min_votes: int = _rater_metrics.MIN_VOTES
 
     @property
     def k(self) -> int:
@@ -235,7 +245,35 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
         frozen=_frozen(data.get("frozen", True), file),
         path=file,
         uar_classes=uar_classes,
+        **_raters(data.get("raters"), file),
     )
+
+
+def _raters(value: Any, file: Path) -> dict[str, Any]:
+    """The ``raters`` mapping: ``test_disjoint`` (bool) and ``min_votes`` (int >= 1)."""
+    if value is None:
+        return {}
+    fix = "e.g. raters: {test_disjoint: true, min_votes: 10}; keys: " + ", ".join(
+        f"{k} ({v})" for k, v in RATER_KEYS.items())
+    if not isinstance(value, dict):
+        raise InputError(f"raters must be a mapping, not {value!r}", file=file, fix=fix)
+    unknown = sorted(set(map(str, value)) - set(RATER_KEYS))
+    if unknown:
+        raise InputError(f"unknown key(s) raters.{', raters.'.join(unknown)}", file=file, fix=fix)
+    out: dict[str, Any] = {}
+    if "test_disjoint" in value:
+        disjoint = value["test_disjoint"]
+        if not isinstance(disjoint, bool):
+            raise InputError(f"raters.test_disjoint must be true or false, not {disjoint!r}",
+                             file=file, fix=fix)
+        out["rater_test_disjoint"] = disjoint
+    if "min_votes" in value:
+        n = value["min_votes"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise InputError(f"raters.min_votes must be a whole number >= 1, not {n!r}",
+                             file=file, fix=fix)
+        out["rater_min_votes"] = n
+    return out
 
 
 def _frozen(value: Any, file: Path) -> bool:
