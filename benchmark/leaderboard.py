@@ -40,7 +40,9 @@ from .scoring import (
     conventions,
     independent_outputs,
     load_probs,
+    load_rater_probs,
     score_fold,
+    scored_metrics,
 )
 from .summaries import aggregate
 from .tasks import load_task
@@ -81,7 +83,7 @@ def build(runs: str | Path, *, n_resamples: int = bs.DEFAULT_RESAMPLES, seed: in
             try:
                 ids, probs = load_probs(task, r)
                 loaded.setdefault(r.key.fold, []).append(
-                    (r.key, ids, probs, independent_outputs(r)))
+                    (r.key, ids, probs, independent_outputs(r), load_rater_probs(task, r)))
                 versions[r.key.submission] = str(r.data["submission"].get("version", ""))
                 mine = marks.setdefault(r.key.submission, [])
                 for mark, on in (("transductive", bool((r.data.get("config") or {})
@@ -97,7 +99,8 @@ def build(runs: str | Path, *, n_resamples: int = bs.DEFAULT_RESAMPLES, seed: in
         # every cell of a fold (all submissions and seeds) on one set of clip resamples
         for fold in sorted(loaded):
             for s in score_fold(task, [c[:3] for c in loaded[fold]], n_resamples=n_resamples,
-                                seed=seed, independent=[c[3] for c in loaded[fold]]):
+                                seed=seed, independent=[c[3] for c in loaded[fold]],
+                                rater_probs=[c[4] for c in loaded[fold]]):
                 cells.setdefault(s.key.submission, []).append(s)
         aggs = [aggregate(task, cells[sub], seed=seed) for sub in sorted(cells)]
         board.tasks.append(TaskBoard(task, aggs, versions, reference(task), conventions(task),
@@ -169,6 +172,12 @@ def _markdown(board: Board) -> str:
                 *[cell(k, r[k]) for k in sec], r["folds"], str(r["seeds"])]) + " |")
         out.append("")
         out += _notes(rows) + ([""] if _notes(rows) else [])
+        rhead, rbody, rnotes = views.rater_table(tb)
+        if rbody:
+            out += ["### Rater-level evaluation", "", views.rater_section_note(tb), "",
+                    "| " + " | ".join(rhead) + " |", "|" + "---|" * len(rhead)]
+            out += ["| " + " | ".join(row) + " |" for row in rbody]
+            out += [""] + [f"- {n}" for n in rnotes] + ([""] if rnotes else [])
         for agg in tb.aggregates:
             head3, body = views.three_by_three_rows(tb, agg)
             out += [f"### {agg.submission}: training rule × test rule ({spec.primary_metric})", "",
@@ -194,15 +203,17 @@ def _csv(board: Board) -> str:
         for agg in tb.aggregates:
             for tr in spec.rules:
                 for te in spec.rules:
-                    for m in spec.metrics:
+                    for m in scored_metrics(tb.task):
                         key = (tr, te, m)
                         ci = agg.ci.get(key)
+                        why = agg.notes.get(key, "")
                         w.writerow([spec.name, fpr, agg.submission,
                                     tb.versions.get(agg.submission, ""), tr, te, m,
-                                    _fmt(agg.mean.get(key), 6), _fmt(agg.std.get(key), 6),
+                                    views.NA if why and key not in agg.mean
+                                    else _fmt(agg.mean.get(key), 6), _fmt(agg.std.get(key), 6),
                                     _fmt(ci[0] if ci else None, 6), _fmt(ci[1] if ci else None, 6),
                                     agg.folds_done[tr], agg.n_folds, len(agg.seeds),
-                                    agg.complete[tr], _fmt(agg.seed_std.get(key), 6), ""])
+                                    agg.complete[tr], _fmt(agg.seed_std.get(key), 6), why])
         for m in spec.metrics:
             for te in spec.rules:
                 for kind in ROWS:
@@ -233,13 +244,17 @@ def _json(board: Board) -> dict[str, Any]:
                             "std": num(agg.std.get((tr, te, m))),
                             "seed_std": num(agg.seed_std.get((tr, te, m))),
                             "ci95": [num(x) for x in agg.ci[(tr, te, m)]]
-                            if (tr, te, m) in agg.ci else None}
-                        for m in spec.metrics}
+                            if (tr, te, m) in agg.ci else None,
+                            **({"not_defined": agg.notes[(tr, te, m)]}
+                               if (tr, te, m) in agg.notes else {})}
+                        for m in scored_metrics(tb.task)}
             subs.append({"submission": agg.submission,
                          "version": tb.versions.get(agg.submission, ""),
                          "marks": tb.marks.get(agg.submission, []),
                          "seeds": agg.seeds, "folds_done": agg.folds_done,
-                         "complete": agg.complete, "cells": cells})
+                         "complete": agg.complete, "cells": cells,
+                         "rater_coverage": agg.rater_coverage,
+                         "rater_specific": agg.rater_specific})
         ref = {m: {te: {kind: v.as_json() for kind, v in rows.items()}
                    for te, rows in by.items()} for m, by in tb.reference.items()}
         tasks.append({"task": spec.name, "fingerprint": tb.task.fingerprint["fingerprint"],
@@ -320,6 +335,21 @@ def _html(board: Board, plot_files: dict[str, list[tuple[str, str]]]) -> str:
         if notes:
             parts.append("<ul>" + "".join(f"<li>{html.escape(n[2:])}</li>" for n in notes)
                          + "</ul>")
+        rhead, rbody, rnotes = views.rater_table(tb)
+        if rbody:
+            parts.append("<h3>Rater-level evaluation</h3><p>"
+                         + html.escape(views.rater_section_note(tb)) + "</p>"
+                         "<div class='wide'><table class='sortable'><thead><tr>"
+                         + "".join(f"<th>{html.escape(h)}</th>" for h in rhead)
+                         + "</tr></thead><tbody>")
+            for row in rbody:
+                parts.append("<tr>" + "".join(
+                    f'<td class="missing">{html.escape(x)}</td>' if x in (views.NA, MISSING)
+                    else f"<td>{html.escape(x)}</td>" for x in row) + "</tr>")
+            parts.append("</tbody></table></div>")
+            if rnotes:
+                parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in rnotes)
+                             + "</ul>")
         for agg in tb.aggregates:
             head3, body = views.three_by_three_rows(tb, agg)
             parts.append(f"<h3>{html.escape(agg.submission)}: training rule × test rule</h3>"

@@ -214,3 +214,65 @@ def reference_table(task: Task, metrics: tuple[str, ...] | None = None
                     reasons.setdefault(row[k].reason, f"{m} {rule} {k}")
     notes = [f"n/a ({where} and alike): {why}" for why, where in reasons.items()]
     return head, rows, notes
+
+
+# ----------------------------------------------------------------------------- rater level
+
+#: Columns of the rater-level table: (metric, header) on the primary test rule.
+RATER_COLUMNS = (("vote_ll", "vote log-lik. (nats/vote)"), ("vote_accuracy", "vote accuracy"),
+                 ("rater_uar", "per-rater UAR"), ("rater_uar_sd", "± sd over raters"),
+                 ("minority_recall", "minority-view recall"))
+
+
+def rater_table(tb: TaskBoard) -> tuple[list[str], list[list[str]], list[str]]:
+    """The rater-level section (docs/methods.md#rater-eval): header, rows, notes.
+
+    One row per (submission, training rule) on the primary test rule's clips: the
+    rater-level metrics (mean over folds and seeds, the 95% interval of the vote
+    log-likelihood), whether the submission predicted each rater
+    (``predict_rater_proba``) or gave one distribution for every rater, and the
+    votes and raters covered.  Where a value is not defined it reads ``n/a`` and
+    the notes give the reason once (a task without rater ids: every value).
+    """
+    spec = tb.task.spec
+    te = primary_test_rule(tb)
+    head = ["submission", "train rule", *[h for _, h in RATER_COLUMNS], "vote log-lik. 95% CI",
+            "per-rater predictions", "votes (all folds)", "raters per fold"]
+    rows: list[list[str]] = []
+    reasons: dict[str, None] = {}
+    for agg in tb.aggregates:
+        cov = agg.rater_coverage.get(te, {})
+        raters = cov.get("raters_per_fold") or []
+        for tr in spec.rules:
+            if not agg.complete.get(tr):
+                continue
+            cells = []
+            for m, _ in RATER_COLUMNS:
+                key = (tr, te, m)
+                if key in agg.mean:
+                    cells.append(fmt(agg.mean[key]))
+                elif key in agg.notes:
+                    cells.append(NA)
+                    reasons[f"{m}: {agg.notes[key]}"] = None
+                else:
+                    cells.append(MISSING)
+            ci = agg.ci.get((tr, te, "vote_ll"))
+            rows.append([agg.submission, tr, *cells,
+                         MISSING if ci is None else f"[{ci[0]:.4f}, {ci[1]:.4f}]",
+                         "yes" if agg.rater_specific else "no (one distribution for all)",
+                         str(cov.get("votes", MISSING)),
+                         f"{min(raters)}–{max(raters)}" if raters else MISSING])
+    notes = [f"n/a, {why}" for why in reasons]
+    return head, rows, notes
+
+
+def rater_section_note(tb: TaskBoard) -> str:
+    """One line under the rater-level section: what it scores, on which test set."""
+    spec = tb.task.spec
+    disjoint = ("only votes of raters who rated none of the fold's training and development "
+                "clips (raters.test_disjoint)" if spec.rater_test_disjoint else
+                "every primary vote with a rater id")
+    return (f"Individual raters' primary answers on the {primary_test_rule(tb)} test clips: "
+            f"{disjoint}; per-rater UAR over raters with at least {spec.rater_min_votes} "
+            "counted votes; minority views: classes chosen by at least one but fewer than half "
+            "of a clip's raters, recalled by the 1/K prediction (docs/methods.md#rater-eval).")

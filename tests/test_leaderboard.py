@@ -11,6 +11,7 @@ import pytest
 from runs_fixture import make_runs, noisy_oracle, prior
 
 from serbench import leaderboard as lb
+from serbench.scoring import scored_metrics
 from serbench.tasks import load_task
 
 
@@ -56,8 +57,9 @@ def test_contents(runs: Path, tmp_path: Path):
     assert f"{top:.4f}" in readme
     csv_lines = (tmp_path / "leaderboard.csv").read_text().splitlines()
     n_metrics = len(board.tasks[0].task.spec.metrics)
+    n_scored = len(scored_metrics(board.tasks[0].task))  # the task's and the rater-level ones
     # 2 submissions x 3x3 cells x metrics, then 3 reference rows x 3 test rules x metrics
-    assert len(csv_lines) == 1 + 2 * 9 * n_metrics + 3 * 3 * n_metrics
+    assert len(csv_lines) == 1 + 2 * 9 * n_scored + 3 * 3 * n_metrics
     row = next(x for x in csv_lines if x.startswith("demo,") and ",prior,0.1,MR,AR,kl," in x)
     assert ",—,—," in row and row.endswith(",3,5,1,False,—,")
     # reference rows: a number, or n/a with its reason (UAR needs a consensus label on AR)
@@ -81,7 +83,8 @@ def test_index_html_renders_in_headless_chromium(runs: Path, tmp_path: Path):
                     (out / "index.html").as_uri()], check=True, capture_output=True, timeout=120)
     dom = subprocess.run([chromium, *flags, "--dump-dom", (out / "index.html").as_uri()],
                          check=True, capture_output=True, text=True, timeout=120).stdout
-    assert dom.count("<table") == 3 and "oracle" in dom and "plots/demo__per_class_f1.svg" in dom
+    # main table, the rater-level table, one 3x3 per submission
+    assert dom.count("<table") == 4 and "Rater-level evaluation" in dom and "oracle" in dom and "plots/demo__per_class_f1.svg" in dom
     import matplotlib.image as mpimg
 
     img = mpimg.imread(shot)
