@@ -44,6 +44,8 @@ class CellOutput:
     probs: np.ndarray | None = None
     error: str | None = None  # the traceback of a failed cell
     checkpoint: bytes | None = None  # safetensors bytes (--save-models)
+    #: per-rater predictions (clip ids, rater ids, probabilities) from predict_rater_proba
+    rater: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     message: str = ""
     seconds: float = 0.0
 

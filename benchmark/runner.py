@@ -39,7 +39,9 @@ from .determinism import cell_seed, default_determinism, seed_everything
 from .devices import cuda_initialised, resolve_device
 from .errors import InputError, SerbenchError, SerbenchWarning
 from .features import FeatureSpec, build_store
-from .outputs import check_probabilities
+from .metrics import normalise
+from .outputs import check_probabilities, check_rater_probabilities
+from .rater_eval import fold_votes, rater_pairs
 from .records import RECORD, CellKey, read_predictions, read_record, write_cell
 from .submission import Data, FitSpec, Submission
 from .tasks.task import Task
@@ -351,7 +353,13 @@ class Runner:
                 probs[part] = check_probabilities(
                     sub.predict_proba(test.take(part)), len(part), k,
                     independent=self.cls.outputs == "independent")
+            rater = (self._rater_predictions(sub, key.fold, test, probs, idx)
+                     if self.cls.predicts_raters() else None)
             predict_s = time.perf_counter() - t_pred
+            coverage = {"test": fold_votes(self.task, key.fold).coverage(
+                            self.task.spec.rater_min_votes),
+                        "rater_predictions": rater is not None,
+                        "model": sub.rater_coverage()}
             ckpt = None
             if self.save_models:
                 ckpt = checkpoints.to_bytes(sub.checkpoint(), {
@@ -380,13 +388,42 @@ class Runner:
             "n": {"train": len(train), "dev": len(dev), "test": len(test)},
             "dropped_without_audio": {"train": len(dropped_train), "dev": len(dropped_dev)},
             "missing_audio_test": missing_test,
+            # what the rater-level metrics cover on the AR test clips (docs/methods.md#rater-eval)
+            "rater_coverage": coverage,
         }
         if loaded is not None:
             record["loaded_from"] = loaded
         if notes:
             record["warnings"] = notes
         return CellOutput(key, record=record, ids=test.ids, probs=probs, checkpoint=ckpt,
-                          seconds=time.perf_counter() - t0)
+                          rater=rater, seconds=time.perf_counter() - t0)
+
+    def _rater_predictions(self, sub: Submission, fold: int, test: Data, probs: np.ndarray,
+                           idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``predict_rater_proba`` for every (test clip, rater) pair of the fold's votes.
+
+        Asked batch by batch, for the raters who voted on a clip of the batch; each
+        output is checked (shape, finite, rows summing to 1) and a defect fails the
+        cell.  Pairs on clips without audio get the clip's (uniform) row.
+        """
+        k = self.task.spec.k
+        pair_ids, pair_raters = rater_pairs(self.task, fold)
+        pos = {u: i for i, u in enumerate(test.ids)}
+        clip_of = np.array([pos[u] for u in pair_ids], dtype=np.int64)
+        out = normalise(probs)[clip_of] if len(clip_of) else np.zeros((0, k))
+        for start in range(0, len(idx), PREDICT_BATCH):
+            part = idx[start:start + PREDICT_BATCH]
+            row_of = {int(c): i for i, c in enumerate(part)}
+            here = np.flatnonzero(np.isin(clip_of, part))
+            if not len(here):
+                continue
+            raters = sorted({str(r) for r in pair_raters[here]})
+            col_of = {r: j for j, r in enumerate(raters)}
+            got = check_rater_probabilities(sub.predict_rater_proba(test.take(part), raters),
+                                            len(part), len(raters), k)
+            out[here] = got[[row_of[int(c)] for c in clip_of[here]],
+                            [col_of[str(r)] for r in pair_raters[here]]]
+        return pair_ids, pair_raters, out
 
     def _saved_model(self, key: CellKey) -> tuple[dict[str, Any], dict[str, str]]:
         """The checkpoint saved for this cell under ``load_models``, checked against its record."""
@@ -428,7 +465,7 @@ class Runner:
         if out.checkpoint is not None:
             sha = checkpoints.write(folder / checkpoints.FILE, out.checkpoint)
             record = {**record, "checkpoint": {"file": checkpoints.FILE, "sha256": sha}}
-        write_cell(folder, record, out.ids, out.probs, self.task.spec.classes)
+        write_cell(folder, record, out.ids, out.probs, self.task.spec.classes, out.rater)
         (folder / ERROR_FILE).unlink(missing_ok=True)
         why = self.broken.pop(out.key, None)
         return CellResult(out.key, "done", f"recomputed: {why}" if why else "", out.seconds)

@@ -162,6 +162,24 @@ class Submission:
         per-class probabilities when ``outputs = "independent"``."""
         raise NotImplementedError
 
+    def predict_rater_proba(self, batch: Data, rater_ids: Sequence[str]) -> np.ndarray:
+        """Optional: what each rater will answer, [len(batch), len(rater_ids), K].
+
+        ``out[i, j]`` is the distribution of rater ``rater_ids[j]``'s primary answer
+        on clip ``batch.ids[i]``: rows summing to 1 (whatever ``outputs`` says).
+        The runner asks for the raters who voted on at least one clip of the batch
+        and keeps the (clip, rater) pairs that were voted; a rater the model has no
+        model of should get what :meth:`predict_proba` gives.  The rater-level
+        metrics (docs/methods.md#rater-eval) score it; a submission without it is
+        scored with its one clip distribution for every rater.
+        """
+        raise NotImplementedError
+
+    def rater_coverage(self) -> dict[str, Any] | None:
+        """Optional: how many raters the fitted model covers (kept raters, clips without
+        one, test raters with their own head), written into every run record."""
+        return None
+
     def checkpoint(self) -> dict[str, Any]:
         """Optional: everything ``predict_proba`` needs after ``fit``, as named torch tensors.
 
@@ -181,6 +199,11 @@ class Submission:
     @classmethod
     def trains(cls) -> bool:
         return cls.fit is not Submission.fit
+
+    @classmethod
+    def predicts_raters(cls) -> bool:
+        """Whether the class implements :meth:`predict_rater_proba`."""
+        return cls.predict_rater_proba is not Submission.predict_rater_proba
 
     @classmethod
     def checkpoints(cls) -> bool:

@@ -20,9 +20,17 @@ consensus term is drowned.  On the demo the plain MW crowd layer collapses to
 a constant prediction (a base that always says "neutral" plus per-rater maps
 of each rater's label marginals is a local optimum); the consensus term is
 what prevents it.
+
+Per-rater predictions (``predict_rater_proba``, docs/methods.md#rater-eval): a
+kept rater gets the softmax of their crowd-layer map of the base output (what
+the crowd loss trained it to predict: their confusion of the base posterior);
+any other rater the base softmax.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -95,7 +103,9 @@ class CrowdLayerSubmission(BlstmFc):
         raters, _ = keep_raters(train.ratings, spec.classes, min_ratings=c["min_ratings"],
                                 max_raters=c["max_raters"])
         dim = self.prepare_fit(train, spec)
-        self.coverage = rater_answers(train.ids, train.ratings, spec.classes, raters).coverage()
+        self.raters = raters
+        self.coverage: dict[str, Any] = {
+            "train": rater_answers(train.ids, train.ratings, spec.classes, raters).coverage()}
         base = BlstmNet(dim, spec.k, c["hidden"], c["layers"], c["fc"], c["dropout"],
                         c["pooling"])
         self.model = CrowdBlstm(base, spec.k, len(raters), c["kind"])
@@ -107,3 +117,20 @@ class CrowdLayerSubmission(BlstmFc):
     def predict_proba(self, batch: Data) -> np.ndarray:
         out = training.outputs(self.model, self.collate, batch, self.spec)
         return torch.softmax(out[:, 0], dim=-1).numpy().astype(np.float64)
+
+    def predict_rater_proba(self, batch: Data, rater_ids: Sequence[str]) -> np.ndarray:
+        """Softmax of each kept rater's crowd map; the base softmax for every other rater."""
+        out = torch.softmax(training.outputs(self.model, self.collate, batch, self.spec).float(),
+                            dim=-1).numpy().astype(np.float64)  # [B, 1 + M, K]
+        col = {name: 1 + i for i, name in enumerate(self.raters)}
+        own = [r for r in rater_ids if r in col]
+        seen = self.coverage.setdefault("test", {"raters_asked": set(), "raters_with_map": set()})
+        seen["raters_asked"].update(rater_ids)
+        seen["raters_with_map"].update(own)
+        return out[:, [col.get(r, 0) for r in rater_ids]]
+
+    def rater_coverage(self) -> dict[str, Any] | None:
+        cov = dict(getattr(self, "coverage", {}) or {})
+        if "test" in cov:
+            cov["test"] = {k: len(v) for k, v in cov["test"].items()}
+        return cov or None

@@ -24,9 +24,15 @@ a reconstruction (docs/methods.md#c.2, [INFERRED]), every choice behind a flag:
   ``S`` or ``R`` alone give the single members, for ablations.
 * Tasks whose ratings are vote counts only (no rater ids) are refused with the
   name of the source file that has them.
+* **Per-rater predictions** (``predict_rater_proba``, docs/methods.md#rater-eval):
+  a kept rater gets the posterior of their own head (their own model with
+  ``separate=True``); any other rater the fused clip prediction.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -107,7 +113,8 @@ class RaterFusion(BlstmFc):
         dim = self.prepare_fit(train, spec)
         tr = rater_answers(train.ids, train.ratings, spec.classes, raters, n)
         dv = rater_answers(dev.ids, dev.ratings, spec.classes, raters)
-        self.coverage = {"train": tr.coverage(), "dev": dv.coverage()}
+        self.raters = raters
+        self.coverage: dict[str, Any] = {"train": tr.coverage(), "dev": dv.coverage()}
         if c["separate"]:
             self._fit_separate(train, dev, spec, tr, dv)
         else:
@@ -167,7 +174,10 @@ class RaterFusion(BlstmFc):
         return p[:, 0], p[:, 1], p[:, 2:].transpose(1, 0, 2)
 
     def _members(self, data: Data) -> list[np.ndarray]:
-        h, s, r = self._posteriors(data)
+        return self._select(*self._posteriors(data))
+
+    def _select(self, h: np.ndarray, s: np.ndarray, r: np.ndarray) -> list[np.ndarray]:
+        """The fusion members from H, S and the rater models."""
         choice = self.c["fusion"]
         if choice in ("H", "S", "R"):
             return [{"H": h, "S": s, "R": r.mean(axis=0)}[choice]]
@@ -175,10 +185,32 @@ class RaterFusion(BlstmFc):
             return [h, s, *r]
         return [h, s, r.mean(axis=0)]
 
-    def predict_proba(self, batch: Data) -> np.ndarray:
-        members = self._members(batch)
+    def _fused(self, members: list[np.ndarray]) -> np.ndarray:
         if self.fuser is not None:
             return self.fuser.predict_proba(members)
         if len(members) == 1:
             return members[0]
         return fusion.fuse(members, self.c["fusion"])
+
+    def predict_proba(self, batch: Data) -> np.ndarray:
+        return self._fused(self._members(batch))
+
+    def predict_rater_proba(self, batch: Data, rater_ids: Sequence[str]) -> np.ndarray:
+        """Each kept rater's own head; the fused clip prediction for every other rater."""
+        h, s, r = self._posteriors(batch)
+        fused = self._fused(self._select(h, s, r))
+        head = {name: i for i, name in enumerate(self.raters)}
+        out = np.repeat(fused[:, None, :], len(rater_ids), axis=1)
+        own = [j for j, name in enumerate(rater_ids) if name in head]
+        for j in own:
+            out[:, j] = r[head[rater_ids[j]]]
+        seen = self.coverage.setdefault("test", {"raters_asked": set(), "raters_with_head": set()})
+        seen["raters_asked"].update(rater_ids)
+        seen["raters_with_head"].update(rater_ids[j] for j in own)
+        return out
+
+    def rater_coverage(self) -> dict[str, Any] | None:
+        cov = dict(getattr(self, "coverage", {}) or {})
+        if "test" in cov:
+            cov["test"] = {k: len(v) for k, v in cov["test"].items()}
+        return cov or None
