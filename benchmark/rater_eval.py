@@ -77,12 +77,13 @@ class FoldVotes:
         """What the rater-level metrics of this test set covered (JSON-ready)."""
         if self.reason and not len(self.vote):
             return {"votes": 0, "raters": 0, "why": self.reason}
-        per_rater = np.unique(self.rater, return_counts=True)[1] if len(self.rater) else []
+        per_rater: np.ndarray = (np.unique(self.rater, return_counts=True)[1] if len(self.rater)
+                                 else np.zeros(0, dtype=np.int64))
         return {"clips": len(self.ids),
                 "clips_with_votes": int((np.bincount(self.clip, minlength=len(self.ids)) > 0)
                                         .sum()),
                 "votes": len(self.vote), "raters": len(per_rater),
-                "raters_uar": int((np.asarray(per_rater) >= min_votes).sum()),
+                "raters_uar": int((per_rater >= min_votes).sum()),
                 "min_votes": min_votes, "test_disjoint": self.disjoint,
                 "excluded": {k: int(v.sum()) for k, v in self.excluded.items()}}
 

@@ -191,6 +191,9 @@ class RaterPrior(Submission):
     def predict_proba(self, batch: Data) -> np.ndarray:
         return np.tile(self.pooled, (len(batch), 1))
 
+    def rater_coverage(self) -> dict:
+        return {"train_raters": len(self.own)}
+
     def predict_rater_proba(self, batch: Data, rater_ids) -> np.ndarray:
         out = np.stack([self.own.get(r, self.pooled) for r in rater_ids])
         out = np.tile(out, (len(batch), 1, 1))
@@ -216,6 +219,7 @@ def test_runner_stores_and_scores_rater_predictions(demo, tmp_path):
     assert rec.data["rater_predictions"] == "rater-predictions.parquet"
     cov = rec.data["rater_coverage"]
     assert cov["rater_predictions"] is True and cov["test"]["votes"] > 0
+    assert cov["model"] == {"train_raters": 40}  # the submission's own rater_coverage()
     # independently: each test vote scored with that rater's training distribution
     sub = RaterPrior()
     train = runner.data(1, "train", "AR")[0]
@@ -268,3 +272,51 @@ def test_every_record_has_rater_coverage(demo, tmp_path):
     assert data["rater_coverage"]["test"]["raters"] > 0
     s = score_record(demo, rec, n_resamples=0)
     assert not s.rater_specific and s.point["AR"]["vote_ll"] is not None
+
+
+# ----------------------------------------------------------------------------- baselines
+
+FAST = {"max_epochs": 1, "patience": 1, "hidden": 16, "fc": 16}
+
+
+def _fit(runner, name, config, demo):
+    from serbench import plugins
+
+    train, _ = runner.data(1, "train", "AR")
+    dev, _ = runner.data(1, "dev", "AR")
+    sub = plugins.resolve(name)(**FAST, **config)
+    sub.fit(train, dev, FitSpec("demo", demo.spec.classes, 1, "AR", "distribution", 0, "cpu",
+                                0.05))
+    return sub, dev.take(np.arange(5))
+
+
+def test_rater_fusion_and_crowd_layer_predict_each_kept_rater(demo, tmp_path):
+    """Fusion: a kept rater's head, the fused clip prediction for a stranger; crowd layer:
+    the softmax of a kept rater's map, the base softmax for a stranger."""
+    import torch
+
+    from serbench import plugins
+    from serbench.methods import training
+
+    runner = Runner(demo, plugins.resolve("rater-fusion"), FAST, runs=tmp_path / "runs",
+                    device="cpu")
+    runner.prepare_features()  # the log-mel features both models read, extracted once
+    sub, batch = _fit(runner, "rater-fusion", {"max_raters": 3}, demo)
+    kept = list(sub.raters)
+    out = sub.predict_rater_proba(batch, [kept[1], "stranger", kept[0]])
+    assert out.shape == (5, 3, demo.spec.k)
+    _, _, heads = sub._posteriors(batch)
+    np.testing.assert_allclose(out[:, 0], heads[1], atol=1e-9)
+    np.testing.assert_allclose(out[:, 2], heads[0], atol=1e-9)
+    np.testing.assert_allclose(out[:, 1], sub.predict_proba(batch), atol=1e-9)
+    cov = sub.rater_coverage()
+    assert cov["test"] == {"raters_asked": 3, "raters_with_head": 2}
+    assert cov["train"]["kept_raters"] == 3
+
+    crowd, batch = _fit(runner, "crowd-layer", {"max_raters": 3}, demo)
+    kept = list(crowd.raters)
+    out = crowd.predict_rater_proba(batch, ["stranger", kept[2]])
+    raw = training.outputs(crowd.model, crowd.collate, batch, crowd.spec).float()
+    np.testing.assert_allclose(out[:, 1], torch.softmax(raw[:, 3], -1).numpy(), atol=1e-6)
+    np.testing.assert_allclose(out[:, 0], crowd.predict_proba(batch), atol=1e-6)
+    assert crowd.rater_coverage()["test"] == {"raters_asked": 2, "raters_with_map": 1}
