@@ -77,6 +77,7 @@ def score(
         spec = tasks[s.key.task].spec
         shown = list(dict.fromkeys(m for m in (spec.primary_metric, "uar", "macro_f1", "nll",
                                                "ece_classwise") if m in spec.metrics))
+        shown += ["vote_ll", "minority_recall"]  # rater-level (docs/methods.md#rater-eval)
         rows = []
         for rule, values in s.point.items():
             cells = []
@@ -91,6 +92,9 @@ def score(
         show(table("test rule", "clips", *shown, rows=rows,
                         title=escape(f"{s.key.task} · {s.key.submission} · fold {s.key.fold} · "
                                      f"trained on {s.key.train_rule} · seed {s.key.seed}")))
+        for why in sorted({f"{m}: {w}" for notes in s.notes.values() for m, w in notes.items()
+                           if m in shown}):
+            out.print(f"[dim]n/a, {escape(why)}[/]")
     for p, why in bad:
         err.print(f"[yellow]skipped[/] {escape(str(p))}: {escape(why)}")
 
