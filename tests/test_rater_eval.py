@@ -320,3 +320,17 @@ def test_rater_fusion_and_crowd_layer_predict_each_kept_rater(demo, tmp_path):
     np.testing.assert_allclose(out[:, 1], torch.softmax(raw[:, 3], -1).numpy(), atol=1e-6)
     np.testing.assert_allclose(out[:, 0], crowd.predict_proba(batch), atol=1e-6)
     assert crowd.rater_coverage()["test"] == {"raters_asked": 2, "raters_with_map": 1}
+
+
+def test_bad_rater_option_exits_2_with_one_message(tasks_dir, home, tmp_path):
+    import subprocess
+    import sys
+
+    (tasks_dir / "raterlet").mkdir()
+    (tasks_dir / "raterlet" / "task.yaml").write_text(
+        yaml.safe_dump(_spec({"test_disjoint": "sometimes"})))
+    res = subprocess.run([sys.executable, "-m", "serbench.cli", "tasks", "show", "raterlet"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2, res.stderr
+    text = res.stdout + res.stderr
+    assert "raters.test_disjoint must be true or false" in text and "Traceback" not in text
