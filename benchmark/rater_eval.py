@@ -91,12 +91,26 @@ class FoldVotes:
 _CACHE: weakref.WeakKeyDictionary[Task, dict[int, FoldVotes]] = weakref.WeakKeyDictionary()
 
 
+def min_votes(task: Task) -> int:
+    """The task's per-rater UAR threshold (``raters.min_votes``)."""
+    return int(getattr(task.spec, "rater_min_votes", R.MIN_VOTES))
+
+
+def test_disjoint(task: Task) -> bool:
+    """Whether the task counts only rater-disjoint test votes (``raters.test_disjoint``)."""
+    return bool(getattr(task.spec, "rater_test_disjoint", False))
+
+
 def task_reason(task: Task) -> str:
     """Why the task has no rater-level metrics at all ("" when it has them)."""
-    if task.spec.question != PRIMARY:
-        return (f"task {task.spec.name} asks the {task.spec.question} (multi-choice) question; "
+    question = getattr(task.spec, "question", PRIMARY)
+    if question != PRIMARY:
+        return (f"task {task.spec.name} asks the {question} (multi-choice) question; "
                 "rater-level metrics score single-choice (primary) answers")
-    rows = task.ratings[task.ratings["question"] == PRIMARY]
+    ratings = getattr(task, "ratings", None)
+    if ratings is None:  # a duck-typed task built from vote counts (benchmarks/bench_scoring.py)
+        return f"task {task.spec.name} has no ratings table, only vote counts"
+    rows = ratings[ratings["question"] == PRIMARY]
     if rows["rater_id"].isna().all():
         return f"task {task.spec.name}: {NO_RATER_IDS}"
     return ""
@@ -119,7 +133,7 @@ def fold_votes(task: Task, fold: int) -> FoldVotes:
     spec = task.spec
     ids = task.split(fold, "test", "AR").ids
     k = spec.k
-    disjoint = spec.rater_test_disjoint
+    disjoint = test_disjoint(task)
     reason = task_reason(task)
     empty = np.zeros(0, dtype=np.int64)
     if reason:
@@ -258,4 +272,4 @@ def score_votes(fv: FoldVotes, clip_probs: Sequence[np.ndarray],
 
 
 __all__ = ["BOOTSTRAPPED", "RATER_METRICS", "FoldVotes", "RaterProbs", "fold_votes",
-           "rater_pairs", "score_votes", "task_reason"]
+           "min_votes", "rater_pairs", "score_votes", "task_reason", "test_disjoint"]

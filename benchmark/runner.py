@@ -41,7 +41,7 @@ from .errors import InputError, SerbenchError, SerbenchWarning
 from .features import FeatureSpec, build_store
 from .metrics import normalise
 from .outputs import check_probabilities, check_rater_probabilities
-from .rater_eval import fold_votes, rater_pairs
+from .rater_eval import fold_votes, min_votes, rater_pairs
 from .records import RECORD, CellKey, read_predictions, read_record, write_cell
 from .submission import Data, FitSpec, Submission
 from .tasks.task import Task
@@ -356,8 +356,7 @@ class Runner:
             rater = (self._rater_predictions(sub, key.fold, test, probs, idx)
                      if self.cls.predicts_raters() else None)
             predict_s = time.perf_counter() - t_pred
-            coverage = {"test": fold_votes(self.task, key.fold).coverage(
-                            self.task.spec.rater_min_votes),
+            coverage = {"test": fold_votes(self.task, key.fold).coverage(min_votes(self.task)),
                         "rater_predictions": rater is not None,
                         "model": sub.rater_coverage()}
             ckpt = None

@@ -346,11 +346,11 @@ def score_fold(task: Task, cells: list[Loaded], *, metrics: tuple[str, ...] | No
                 conf[j][rule] = M.confusion(split.labels, probs[j]).tolist()
         if votes is not None:
             fv = votes.restrict(split.ids)
-            coverage[rule] = fv.coverage(task.spec.rater_min_votes)
+            coverage[rule] = fv.coverage(RE.min_votes(task))
             rated = RE.score_votes(fv, probs, rater_probs, independent=independent,
                                    labels=split.labels, n_resamples=n_resamples,
                                    seed=(seed, fold, RULE_SEED[rule]),
-                                   min_votes=task.spec.rater_min_votes)
+                                   min_votes=RE.min_votes(task))
             for j, (pt, smp, why) in enumerate(rated):
                 point[j][rule].update({m: pt[m] for m in rater_names})
                 samples[j][rule].update({m: v for m, v in smp.items() if m in rater_names})
