@@ -67,6 +67,7 @@ def test_per_rater_uar_by_hand_and_against_sklearn():
     assert one.per_rater == pytest.approx({"a": 0.75}) and one.sd is None
 
 
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
 def test_per_rater_uar_random_cases_match_sklearn():
     rng = np.random.default_rng(4)
     q = rng.dirichlet(np.ones(5), size=300)
