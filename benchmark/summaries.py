@@ -204,6 +204,14 @@ def compare(task: Task, a: list[Loaded], b: list[Loaded], *, metric: str, train_
     The t-test is refused (NaN, with the reason) when a test set has fewer
     clips than subsets, since empty subsets would be scored 0 against 0.
     """
+    if metric not in M.METRICS:
+        from .rater_eval import RATER_METRICS
+
+        why = (" (the rater-level metrics have no paired comparison yet: read their intervals "
+               "on the leaderboard or in `serbench score --json`)" if metric in RATER_METRICS
+               else "")
+        raise InputError(f"--metric {metric!r} cannot be compared{why}",
+                         fix=f"one of {', '.join(task.spec.metrics)}")
     if not applicable(metric, test_rule):
         splits = [task.split(f, "test", test_rule) for f in range(1, task.n_folds + 1)]
         if not all(defined_on(metric, s) for s in splits if len(s)):

@@ -334,3 +334,13 @@ def test_bad_rater_option_exits_2_with_one_message(tasks_dir, home, tmp_path):
     assert res.returncode == 2, res.stderr
     text = res.stdout + res.stderr
     assert "raters.test_disjoint must be true or false" in text and "Traceback" not in text
+
+
+def test_compare_refuses_rater_metrics_with_a_message(demo, tmp_path):
+    from serbench.scoring import load_probs
+    from serbench.summaries import compare
+
+    make_runs(demo, tmp_path, "prior", prior, rules=("AR",), folds=(1,))
+    loaded = [(r.key, *load_probs(demo, r)) for r in find_records(tmp_path)[0]]
+    with pytest.raises(InputError, match="no paired comparison yet"):
+        compare(demo, loaded, loaded, metric="vote_ll", train_rule="AR", test_rule="AR")
