@@ -46,6 +46,7 @@ def test_bad_shapes_and_votes_are_errors():
         R.vote_accuracy(Q, Y[:3])
 
 
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
 def test_per_rater_uar_by_hand_and_against_sklearn():
     # rater a: votes 0, 0, 1 -> argmax 0, 1, 1: recall(0) = 1/2, recall(1) = 1 -> UAR 0.75
     # rater b: votes 2, 2 -> argmax 2, 0: recall(2) = 1/2 -> UAR 0.5
