@@ -345,7 +345,7 @@ def _html(board: Board, plot_files: dict[str, list[tuple[str, str]]]) -> str:
             for row in rbody:
                 parts.append("<tr>" + "".join(
                     f'<td class="missing">{html.escape(x)}</td>' if x in (views.NA, MISSING)
-                    else f"<td>{html.escape(x)}</td>" for x in row) + "</tr>")
+                    else f"<td>{html.escape(x.strip('*'))}</td>" for x in row) + "</tr>")
             parts.append("</tbody></table></div>")
             if rnotes:
                 parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in rnotes)

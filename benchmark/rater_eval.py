@@ -271,5 +271,74 @@ def score_votes(fv: FoldVotes, clip_probs: Sequence[np.ndarray],
     return out
 
 
+# ----------------------------------------------------------------------------- reference rows
+
+#: Reference rows of the rater-level table: the training prior and a held-out rater.
+REFERENCE_ROWS = ("prior", "human")
+_NOT_A_CLIP_PREDICTION = ("a held-out vote's neighbours predict one rater, not the clip: the "
+                          "minority views are a clip-level question")
+
+
+def reference_fold(task: Task, fold: int, rule: str) -> dict[str, dict[str, float | None]]:
+    """Point values of the two reference rows on one fold's test set (None: undefined)."""
+    fv = fold_votes(task, fold).restrict(task.split(fold, "test", rule).ids)
+    k = task.spec.k
+    out: dict[str, dict[str, float | None]] = {}
+    train = task.split(fold, "train", "AR").targets
+    prior = train.mean(axis=0) if len(train) else np.full(k, 1.0 / k)
+    prior = prior / prior.sum()
+    q = np.tile(prior, (len(fv.vote), 1))
+    uar = R.per_rater_uar(q, fv.vote, fv.rater, min_votes=min_votes(task))
+    out["prior"] = {"vote_ll": R.vote_log_likelihood(q, fv.vote),
+                    "vote_accuracy": R.vote_accuracy(q, fv.vote),
+                    "rater_uar": uar.mean, "rater_uar_sd": uar.sd,
+                    "minority_recall": R.minority_view_recall(
+                        fv.counts, fv.n_voters, np.tile(prior, (len(fv.ids), 1)))}
+    # held out: each counted vote predicted by the clip's other counted votes, smoothed as the
+    # task's targets are (so that a class nobody else chose keeps a finite log-likelihood)
+    rest = fv.counts[fv.clip].astype(np.float64)
+    rest[np.arange(len(fv.vote)), fv.vote] -= 1
+    has = rest.sum(axis=1) > 0
+    eps = float(getattr(task.spec, "smoothing", 0.0))
+    dist = rest[has] / rest[has].sum(axis=1, keepdims=True)
+    hq = (1 - eps) * dist + eps / k
+    hu = R.per_rater_uar(hq, fv.vote[has], fv.rater[has], min_votes=min_votes(task))
+    out["human"] = {"vote_ll": R.vote_log_likelihood(hq, fv.vote[has]),
+                    "vote_accuracy": R.vote_accuracy(hq, fv.vote[has]),
+                    "rater_uar": hu.mean, "rater_uar_sd": hu.sd, "minority_recall": None}
+    return out
+
+
+def reference_rows(task: Task, rule: str) -> dict[str, dict[str, tuple[float | None, str]]]:
+    """Rater-level reference rows on ``rule``'s test sets: {row: {metric: (value, why)}}.
+
+    ``prior``: the fold's AR training vote distribution for every rater and clip.
+    ``human``: each counted vote predicted by the label-smoothed distribution of the
+    clip's other counted votes (votes with no other counted vote are left out): what
+    knowing the clip's other raters, and nothing about this rater, gives.  Means over
+    folds; a value undefined on any fold is None with the reason.
+    """
+    reason = task_reason(task)
+    out: dict[str, dict[str, tuple[float | None, str]]] = {}
+    folds = [reference_fold(task, f, rule) if not reason else None
+             for f in range(1, task.n_folds + 1)]
+    for row in REFERENCE_ROWS:
+        out[row] = {}
+        for m in RATER_METRICS:
+            if reason:
+                out[row][m] = (None, reason)
+                continue
+            vals = [f[row][m] for f in folds if f is not None]
+            if any(v is None for v in vals):
+                why = (_NOT_A_CLIP_PREDICTION if (row, m) == ("human", "minority_recall") else
+                       "undefined on some fold (no counted vote, no rater with enough votes, "
+                       "or no minority view)")
+                out[row][m] = (None, why)
+            else:
+                out[row][m] = (float(np.mean([float(v) for v in vals if v is not None])), "")
+    return out
+
+
 __all__ = ["BOOTSTRAPPED", "RATER_METRICS", "FoldVotes", "RaterProbs", "fold_votes",
-           "min_votes", "rater_pairs", "score_votes", "task_reason", "test_disjoint"]
+           "min_votes", "rater_pairs", "reference_fold", "reference_rows", "score_votes", "task_reason",
+           "test_disjoint"]

@@ -239,7 +239,7 @@ def rater_table(tb: TaskBoard) -> tuple[list[str], list[list[str]], list[str]]:
     head = ["submission", "train rule", *[h for _, h in RATER_COLUMNS], "vote log-lik. 95% CI",
             "per-rater predictions", "votes (all folds)", "raters per fold"]
     rows: list[list[str]] = []
-    reasons: dict[str, None] = {}
+    reasons: dict[str, list[str]] = {}  # why -> the columns it explains
     for agg in tb.aggregates:
         cov = agg.rater_coverage.get(te, {})
         raters = cov.get("raters_per_fold") or []
@@ -253,7 +253,9 @@ def rater_table(tb: TaskBoard) -> tuple[list[str], list[list[str]], list[str]]:
                     cells.append(fmt(agg.mean[key]))
                 elif key in agg.notes:
                     cells.append(NA)
-                    reasons[f"{m}: {agg.notes[key]}"] = None
+                    seen = reasons.setdefault(agg.notes[key], [])
+                    if m not in seen:
+                        seen.append(m)
                 else:
                     cells.append(MISSING)
             ci = agg.ci.get((tr, te, "vote_ll"))
@@ -262,8 +264,27 @@ def rater_table(tb: TaskBoard) -> tuple[list[str], list[list[str]], list[str]]:
                          "yes" if agg.rater_specific else "no (one distribution for all)",
                          str(cov.get("votes", MISSING)),
                          f"{min(raters)}–{max(raters)}" if raters else MISSING])
-    notes = [f"n/a, {why}" for why in reasons]
+    if rows:
+        from .rater_eval import reference_rows
+
+        for kind, values in reference_rows(tb.task, te).items():
+            cells = []
+            for m, _ in RATER_COLUMNS:
+                value, why = values[m]
+                cells.append(fmt(value) if value is not None else NA)
+                if value is None:
+                    label = f"{m} ({kind})"
+                    seen = reasons.setdefault(why, [])
+                    if label not in seen:
+                        seen.append(label)
+            rows.append([f"*{RATER_REFERENCE[kind]}*", "", *cells, MISSING, "", "", ""])
+    notes = [f"n/a ({', '.join(cols)}): {why}" for why, cols in reasons.items()]
     return head, rows, notes
+
+
+#: The rater-level reference rows (serbench.rater_eval.reference_rows).
+RATER_REFERENCE = {"prior": "reference: training prior",
+                   "human": "reference: other raters of the clip (held-out vote)"}
 
 
 def rater_section_note(tb: TaskBoard) -> str:

@@ -344,3 +344,27 @@ def test_compare_refuses_rater_metrics_with_a_message(demo, tmp_path):
     loaded = [(r.key, *load_probs(demo, r)) for r in find_records(tmp_path)[0]]
     with pytest.raises(InputError, match="no paired comparison yet"):
         compare(demo, loaded, loaded, metric="vote_ll", train_rule="AR", test_rule="AR")
+
+
+def test_reference_rows_by_hand(tasks_dir, home, tmp_path):
+    from serbench.rater_eval import reference_fold, reference_rows
+
+    task = _task(tasks_dir, tmp_path / "corpus", {"min_votes": 1})
+    ref = reference_fold(task, 1, "AR")
+    # prior: fold 1 trains on c4 (ang, hap) and c5 (hap, hap): AR targets' mean (.25, .75, 0)
+    ll = [math.log(.25)] * 2 + [math.log(.75)] * 3 + [math.log(1e-8)]  # votes: 2 ang, 3 hap, 1 neu
+    assert ref["prior"]["vote_ll"] == pytest.approx(np.mean(ll), abs=1e-6)
+    assert ref["prior"]["vote_accuracy"] == pytest.approx(3 / 6)
+    # held out: a vote predicted by the clip's two other votes, smoothed by 0.05 (K = 3):
+    # four votes share their class with one of the other two (p = .95 * .5 + .05 / 3),
+    # two with neither (p = .05 / 3); ties go to the lower class, so 4 of 6 are right
+    half, none = .95 * .5 + .05 / 3, .05 / 3
+    assert ref["human"]["vote_ll"] == pytest.approx(
+        (4 * math.log(half) + 2 * math.log(none)) / 6, abs=1e-6)
+    assert ref["human"]["vote_accuracy"] == pytest.approx(4 / 6)
+    assert ref["human"]["minority_recall"] is None
+    rows = reference_rows(task, "AR")
+    assert rows["human"]["minority_recall"][0] is None and rows["human"]["minority_recall"][1]
+    anonymous = _task(tasks_dir, tmp_path / "corpus2", anonymous=True)
+    assert all(v is None and "no rater ids" in why
+               for row in reference_rows(anonymous, "AR").values() for v, why in row.values())
