@@ -339,6 +339,6 @@ def reference_rows(task: Task, rule: str) -> dict[str, dict[str, tuple[float | N
     return out
 
 
-__all__ = ["BOOTSTRAPPED", "RATER_METRICS", "FoldVotes", "RaterProbs", "fold_votes",
-           "min_votes", "rater_pairs", "reference_fold", "reference_rows", "score_votes", "task_reason",
-           "test_disjoint"]
+__all__ = ["BOOTSTRAPPED", "RATER_METRICS", "REFERENCE_ROWS", "FoldVotes", "RaterProbs",
+           "fold_votes", "min_votes", "rater_pairs", "reference_fold", "reference_rows",
+           "score_votes", "task_reason", "test_disjoint"]
