@@ -76,7 +76,10 @@ class FoldVotes:
     def coverage(self, min_votes: int) -> dict[str, Any]:
         """What the rater-level metrics of this test set covered (JSON-ready)."""
         if self.reason and not len(self.vote):
-            return {"votes": 0, "raters": 0, "why": self.reason}
+            out: dict[str, Any] = {"votes": 0, "raters": 0, "why": self.reason}
+            if self.excluded:
+                out["excluded"] = {k: int(v.sum()) for k, v in self.excluded.items()}
+            return out
         per_rater: np.ndarray = (np.unique(self.rater, return_counts=True)[1] if len(self.rater)
                                  else np.zeros(0, dtype=np.int64))
         return {"clips": len(self.ids),
