@@ -128,6 +128,7 @@ def test_rater_disjoint_test_raters(tasks_dir, home, tmp_path):
     for m in ("vote_ll", "vote_accuracy", "rater_uar", "minority_recall"):
         assert s2.point["AR"][m] is None
         assert "no test rater is disjoint" in s2.notes["AR"][m]
+    assert s2.rater_coverage["AR"]["excluded"]["seen_raters"] == 2  # a and b on c4
 
 
 @pytest.mark.parametrize(("raters", "message"), [
