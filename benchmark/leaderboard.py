@@ -34,7 +34,7 @@ from . import bootstrap as bs
 from .errors import InputError, NotPrepared, SerbenchError
 from .metrics import PAPER_METRIC
 from .records import Record, find_records
-from .reference import ROWS, reference
+from .reference import reference, row_kinds
 from .scoring import (
     CellScores,
     conventions,
@@ -205,7 +205,7 @@ def _csv(board: Board) -> str:
                                     agg.complete[tr], _fmt(agg.seed_std.get(key), 6), ""])
         for m in spec.metrics:
             for te in spec.rules:
-                for kind in ROWS:
+                for kind in row_kinds(tb.task):
                     v = tb.reference.get(m, {}).get(te, {}).get(kind)
                     if v is None:
                         continue

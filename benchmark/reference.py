@@ -27,6 +27,10 @@ they tell a reader where chance and people sit on each metric:
   of the released targets), so that log-based metrics stay finite; argmax
   and 1/K bits are those of the vote.  Undefined, with the reason, when no
   test clip has two in-set votes (one label per clip).
+* ``oracle``, only for a simulated corpus whose truth is known (the demo):
+  each test clip's true answer distribution, the rater pool's expected
+  answer given the clip's emotion mixture.  No model can predict a random
+  rater's vote better on average, so it bounds what the audio can give.
 
 Values are means over folds; a value that cannot be computed on every fold is
 ``n/a`` with the reason, never 0.
@@ -34,6 +38,7 @@ Values are means over folds; a value that cannot be computed on every fold is
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +54,13 @@ from .targets import label_smooth
 from .tasks.task import Split, Task
 
 ROWS = ("prior", "best_constant", "human")
+#: The extra row of tasks with a known truth (see :func:`row_kinds`).
+ORACLE = "oracle"
+
+
+def row_kinds(task: Task) -> tuple[str, ...]:
+    """The reference rows a task has: :data:`ROWS`, plus ``oracle`` where the truth is known."""
+    return ROWS + ((ORACLE,) if task.truth is not None else ())
 EXHAUSTIVE_K = 12
 _SEARCHED = ("js", "cosine")
 
@@ -313,11 +325,23 @@ def fold_reference(task: Task, fold: int, metrics: tuple[str, ...] | None = None
             hn = [m for m in names if hl is not None or M.METRICS[m].kind != "single"]
             hs = M.compute(hn, human.targets, human.probs, hl, weights=human.weights,
                            uar_classes=uc)
+        oracle: dict[str, float] = {}
+        if task.truth is not None and names:
+            probs = task.truth.reindex(test.ids.astype(str)).to_numpy(dtype=np.float64)
+            if np.isfinite(probs).all():
+                ol = test.labels if (test.labels >= 0).all() else None
+                oracle = M.compute([m for m in names if ol is not None or
+                                    M.METRICS[m].kind != "single"],
+                                   test.targets, probs, ol, uar_classes=uc)
+        kinds = row_kinds(task)
         for m in metrics:
             if m not in names:
                 reason = _single_na(test) if len(test) else "empty test set"
-                rows[m] = {r: RefValue(None, reason) for r in ROWS}
+                rows[m] = {r: RefValue(None, reason) for r in kinds}
                 continue
+            if task.truth is not None:
+                rows[m]["oracle"] = RefValue(oracle[m]) if m in oracle else RefValue(
+                    None, "the truth does not cover every test clip")
             rows[m].setdefault("prior", RefValue(None, "empty training split"))
             rows[m].setdefault("best_constant", RefValue(None, "empty training split"))
             if m in hs:
@@ -325,7 +349,7 @@ def fold_reference(task: Task, fold: int, metrics: tuple[str, ...] | None = None
             else:
                 rows[m]["human"] = RefValue(None, human if isinstance(human, str) else
                                             "the held-out votes' targets have ties")
-            rows[m] = {r: rows[m][r] for r in ROWS}
+            rows[m] = {r: rows[m][r] for r in kinds}
         for m in metrics:
             out[m][rule] = rows[m]
     return out
@@ -336,14 +360,17 @@ _CACHE: dict[tuple[Any, ...], dict[str, dict[str, dict[str, RefValue]]]] = {}
 
 def reference(task: Task, metrics: tuple[str, ...] | None = None
               ) -> dict[str, dict[str, dict[str, RefValue]]]:
-    """{metric: {test rule: {prior, best_constant, human}}}: means over folds, or n/a.
+    """{metric: {test rule: {prior, best_constant, human[, oracle]}}}: means over folds, or n/a.
 
-    Cached per process by the task fingerprint (clips, targets, folds) and the
-    settings that change the rows (metrics, UAR convention, smoothing, MR denominator).
+    Cached per process by the task fingerprint (clips, targets, folds), the known
+    truth and the settings that change the rows (metrics, UAR convention,
+    smoothing, MR denominator).
     """
     metrics = tuple(metrics or task.spec.metrics)
+    truth = None if task.truth is None else hashlib.sha256(
+        pd.util.hash_pandas_object(task.truth).to_numpy().tobytes()).hexdigest()
     key = (task.fingerprint["fingerprint"], metrics, task.spec.uar_classes,
-           task.spec.smoothing, task.spec.mr_denominator)
+           task.spec.smoothing, task.spec.mr_denominator, truth)
     if key not in _CACHE:
         _CACHE[key] = _reference(task, metrics)
     return _CACHE[key]
@@ -356,7 +383,7 @@ def _reference(task: Task, metrics: tuple[str, ...]) -> dict[str, dict[str, dict
         out[m] = {}
         for rule in task.spec.rules:
             out[m][rule] = {}
-            for row in ROWS:
+            for row in row_kinds(task):
                 vals = [fr[m][rule][row] for fr in folds]
                 bad = next(((i + 1, v) for i, v in enumerate(vals) if v.value is None), None)
                 if bad is not None:

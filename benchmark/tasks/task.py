@@ -56,9 +56,12 @@ class Split:
 class Task:
     """A task built from a validated, label-mapped ratings table."""
 
-    def __init__(self, spec: TaskSpec, ratings: pd.DataFrame) -> None:
+    def __init__(self, spec: TaskSpec, ratings: pd.DataFrame,
+                 truth: pd.DataFrame | None = None) -> None:
         self.spec = spec
         self.ratings = ratings
+        #: Known answer distribution per clip (simulated corpora only): the oracle row.
+        self.truth = truth
         self.counts = rt.vote_counts(ratings, spec.classes, spec.question)
         self.meta = rt.utterances(ratings).loc[self.counts.ids]
 
@@ -211,8 +214,34 @@ class Task:
 # --------------------------------------------------------------------------- building
 
 
-def build_ratings(spec: TaskSpec, source: str | Path | None) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Run the task's reader on ``source``, validate and map labels."""
+#: The prepared task's known truth (simulated corpora only), beside ratings.parquet.
+TRUTH_FILE = "truth.csv"
+
+
+def _truth(spec: TaskSpec, truth: pd.DataFrame | None) -> pd.DataFrame | None:
+    """A simulated corpus's known answer distributions over the task's classes (or None).
+
+    Source labels map to classes with the task's ``label_map``; shares of labels
+    outside the class set are dropped and the rest renormalised, as the AR
+    targets drop out-of-set votes.
+    """
+    if truth is None:
+        return None
+    out = pd.DataFrame(0.0, index=truth.index.astype(str), columns=list(spec.classes))
+    for label, cls in spec.label_map.items():
+        if label in truth.columns and cls in out.columns:
+            out[cls] += truth[label].to_numpy(dtype=float)
+    total = out.sum(axis=1)
+    return out[total > 0].div(total[total > 0], axis=0)
+
+
+def build_ratings(spec: TaskSpec, source: str | Path | None
+                  ) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
+    """Run the task's reader on ``source``, validate and map labels.
+
+    Returns the ratings table, the provenance and, for a simulated corpus, the
+    known truth (see :func:`_truth`).
+    """
     reader = get_reader(spec.reader)
     result = reader(source, **spec.reader_options)
     table = rt.validate(result.table, name=", ".join(result.files) or spec.reader)
@@ -232,7 +261,7 @@ def build_ratings(spec: TaskSpec, source: str | Path | None) -> tuple[pd.DataFra
         "serbench": __version__,
         "prepared_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    return table, provenance
+    return table, provenance, _truth(spec, result.truth)
 
 
 def _sample_rate_notes(table: pd.DataFrame) -> list[str]:
@@ -307,8 +336,8 @@ def prepare(name: str, source: str | Path | None = None, *,
         from ..demo import ensure_demo_corpus
 
         ensure_demo_corpus(progress)
-    table, provenance = build_ratings(spec, source)
-    task = Task(spec, table)
+    table, provenance, truth = build_ratings(spec, source)
+    task = Task(spec, table, truth)
     check_frozen(task)
     provenance["fingerprint"] = task.fingerprint["fingerprint"]
     provenance["frozen"] = spec.frozen
@@ -318,6 +347,11 @@ def prepare(name: str, source: str | Path | None = None, *,
             f"{provenance['fingerprint'][:12]} and the rule counts with other labs, or freeze "
             f"it with serbench tasks freeze {name} --source DIR")]
     cache = paths.task_cache(name)
+    truth_file = cache / TRUTH_FILE
+    if truth is not None:
+        atomic.write_text(truth_file, truth.to_csv(float_format="%.6f", lineterminator="\n"))
+    else:
+        truth_file.unlink(missing_ok=True)
     rt.save(
         table,
         cache / "ratings.parquet",
@@ -332,6 +366,8 @@ def load_task(name: str, *, check: bool = True,
     """A prepared task (the demo is prepared on first use; others need ``serbench prepare``)."""
     spec = get_spec(name)
     table_path = paths.task_cache(name) / "ratings.parquet"
+    if spec.reader == "demo" and table_path.exists() and _stale_demo(spec):
+        table_path.unlink()  # prepared from an older demo version: regenerate
     if not table_path.exists():
         if spec.reader == "demo":
             return prepare(name, progress=progress)[0]
@@ -339,10 +375,18 @@ def load_task(name: str, *, check: bool = True,
             f"task {name!r} is not prepared yet; run: serbench prepare {name} --source DIR"
             + (f"\n  source: {spec.source}" if spec.source else "")
         )
-    task = Task(spec, rt.load(table_path))
+    truth_file = table_path.parent / TRUTH_FILE
+    truth = pd.read_csv(truth_file, index_col=0, dtype={0: str}) if truth_file.exists() else None
+    task = Task(spec, rt.load(table_path), truth)
     if check:
         check_frozen(task)
     return task
+
+
+def _stale_demo(spec: TaskSpec) -> bool:
+    """Whether the prepared demo was built from another demo version than the frozen one."""
+    prov, frozen = provenance(spec.name), frozen_fingerprint(spec)
+    return bool(prov and frozen and prov.get("fingerprint") != frozen.get("fingerprint"))
 
 
 def provenance(name: str) -> dict[str, Any] | None:
@@ -353,8 +397,8 @@ def provenance(name: str) -> dict[str, Any] | None:
 def freeze(name: str, source: str | Path | None = None) -> Task:
     """Write ``manifest.csv`` and ``fingerprint.json`` for a task from a source (maintainers)."""
     spec = get_spec(name)
-    table, _ = build_ratings(spec, source)
-    task = Task(spec, table)
+    table, _, truth = build_ratings(spec, source)
+    task = Task(spec, table, truth)
     tdir = task_dir(name)
     mf.write_manifest(tdir / "manifest.csv", task.manifest)
     atomic.write_json(tdir / "fingerprint.json", task.fingerprint)
