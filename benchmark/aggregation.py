@@ -33,7 +33,10 @@ the fit states its iterations, whether it converged and its marginal log-likelih
 confusion matrix (``workers = "raters"``).  Where the source has counts only (CREMA-D's
 ``tabulatedVotes.csv``, released-label files) or some votes lack an id, every vote
 comes from one pseudo-worker: *pooled* DS, one shared confusion matrix
-(``workers = "pooled"``).  The mode is recorded in ``Task.summary()``.
+(``workers = "pooled"``).  A task can fix the mode with ``aggregation: {workers:
+pooled}`` (or ``raters``) in its task.yaml, so that its targets do not depend on
+whether a lab's copy of the corpus carries rater ids; the default is ``auto``.
+The mode is recorded in ``Task.summary()``.
 
 See docs/methods.md#a.1 for the rules this extends.
 """
@@ -65,8 +68,7 @@ POOLED = "(pooled)"
 def settings() -> dict[str, Any]:
     """The fixed settings of the model rules, hashed into a task's configuration."""
     return {"method": "dawid-skene EM (crowd-kit 1.4 updates)", "init": "majority-vote shares",
-            "tol": TOL, "max_iter": MAX_ITER, "eps": EPS, "workers": "raters if every vote "
-            "has a rater id, else pooled"}
+            "tol": TOL, "max_iter": MAX_ITER, "eps": EPS}
 
 
 @dataclass(frozen=True)

@@ -203,9 +203,28 @@ def test_rater_ids_give_per_rater_ds(tasks_dir: Path, home: Path, tmp_path: Path
             "frozen": False}
     (tasks_dir / "rated").mkdir()
     (tasks_dir / "rated" / "task.yaml").write_text(yaml.safe_dump(spec))
-    task = prepare("rated", write_corpus(tmp_path / "corpus", ROWS))[0]
+    src = write_corpus(tmp_path / "corpus", ROWS)
+    task = prepare("rated", src)[0]
     assert task.summary()["aggregation"]["DS"]["workers"] == "raters"
     assert {"DS", "DS1"} <= set(task.fingerprint["cells"]["fold_1"])
+    # the task can pool on purpose: then the targets are pooled DS of the counts
+    spec["aggregation"] = {"workers": "pooled"}
+    (tasks_dir / "rated" / "task.yaml").write_text(yaml.safe_dump(spec))
+    pooled = prepare("rated", src)[0]
+    assert pooled.summary()["aggregation"]["DS1"]["workers"] == "pooled"
+    np.testing.assert_allclose(pooled.rule("DS").targets,
+                               apply_rule("DS", pooled.counts.counts).targets)
+    assert pooled.spec.config_hash() != task.spec.config_hash()
+
+
+def test_per_rater_ds_needs_rater_ids(tasks_dir: Path, home: Path, tmp_path: Path):
+    (tasks_dir / "tiny").mkdir()
+    (tasks_dir / "tiny" / "task.yaml").write_text(yaml.safe_dump(
+        {**TASK, "rules": ["AR", "DS"], "aggregation": {"workers": "raters"}, "frozen": False}))
+    with pytest.raises(InputError, match="some votes have no rater id"):
+        prepare("tiny", write_release(tmp_path / "release"))
+    with pytest.raises(InputError, match=r"aggregation\.workers must be one of"):
+        parse_task({**TASK, "aggregation": {"workers": "everyone"}}, tmp_path / "task.yaml")
 
 
 def test_unknown_rule_is_a_precise_error(tmp_path: Path):

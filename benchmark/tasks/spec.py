@@ -44,7 +44,11 @@ _KEYS = {
     "license",
     "frozen",
     "uar_classes",  # UAR class convention, not a target setting
+    "aggregation",  # settings of the model rules (DS, DS1)
 }
+#: Whose confusion matrices DS fits: one per rater (``raters``), one for all votes
+#: (``pooled``), or per rater when every vote has a rater id (``auto``).
+DS_WORKERS = ("auto", "raters", "pooled")
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class TaskSpec:
     #: UAR averages recall over the classes ``present`` in each test set or over ``all``
     #: classes. A scoring convention, not a target setting: it is not in the fingerprint.
     uar_classes: str = "present"
+    #: DS / DS1 workers: ``auto``, ``raters`` or ``pooled`` (:data:`DS_WORKERS`).
+    ds_workers: str = "auto"
 
     @property
     def k(self) -> int:
@@ -103,7 +109,7 @@ class TaskSpec:
             "folds": [{"test": list(f.test), "dev": list(f.dev)} for f in self.folds],
             "mr_exclusions": sorted(self.mr_exclusions),
             # only with a model rule, so the hashes of tasks without one stay as frozen
-            **({"aggregation": _aggregation_settings()}
+            **({"aggregation": {**_aggregation_settings(), "workers": self.ds_workers}}
                if set(self.rules) & set(MODEL_RULES) else {}),
         }
 
@@ -242,6 +248,17 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
     if primary not in metrics:
         raise InputError(f"primary_metric {primary!r} is not among metrics", file=file)
     excl = data.get("mr_exclusions") or {}
+    aggregation = data.get("aggregation") or {}
+    if not isinstance(aggregation, dict) or set(aggregation) - {"workers"}:
+        raise InputError(f"aggregation must be a mapping with the key 'workers', got "
+                         f"{aggregation!r}", file=file,
+                         fix="e.g. aggregation: {workers: pooled}")
+    ds_workers = str(aggregation.get("workers", "auto"))
+    if ds_workers not in DS_WORKERS:
+        raise InputError(f"aggregation.workers must be one of {DS_WORKERS}, not {ds_workers!r}",
+                         file=file, fix="pooled: one confusion matrix for every vote; raters: "
+                                        "one per rater (needs rater ids); auto: raters when "
+                                        "every vote has an id")
     return TaskSpec(
         name=name,
         version=int(data.get("version", 1)),
@@ -266,6 +283,7 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
         frozen=_frozen(data.get("frozen", True), file),
         path=file,
         uar_classes=uar_classes,
+        ds_workers=ds_workers,
     )
 
 

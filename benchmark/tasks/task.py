@@ -76,9 +76,23 @@ class Task:
 
     @cached_property
     def votes(self) -> agg.Votes:
-        """Every in-set vote with its rater (pooled where a vote has no rater id)."""
-        return agg.task_votes(self.ratings, self.counts.ids, self.spec.classes,
-                              self.spec.question, self.counts.counts)
+        """Every in-set vote with its worker, as the task's ``aggregation.workers`` asks.
+
+        ``auto``: each rater where every vote has a rater id, else pooled; ``pooled``:
+        one pseudo-worker (the same targets whether or not the source has rater ids);
+        ``raters``: each rater, an error when a vote has no id.
+        """
+        if self.spec.ds_workers == "pooled":
+            return agg.pooled_votes(self.counts.counts)
+        votes = agg.task_votes(self.ratings, self.counts.ids, self.spec.classes,
+                               self.spec.question, self.counts.counts)
+        if self.spec.ds_workers == "raters" and votes.mode != "raters":
+            raise InputError(f"task {self.spec.name} fits Dawid-Skene per rater "
+                             "(aggregation.workers: raters), but some votes have no rater id",
+                             file=self.spec.path or "task.yaml",
+                             fix="prepare it from a source with rater ids, or set "
+                                 "aggregation.workers to pooled or auto")
+        return votes
 
     @cached_property
     def _model_rules(self) -> dict[str, tuple[RuleResult, agg.DSFit]]:
@@ -188,6 +202,8 @@ class Task:
                 note = ("fitted to the recovered minimal counts of a released-label file (a "
                         "unanimous clip counts as one vote), so posteriors are flatter than "
                         "on the raw counts")
+            elif fit.mode == "pooled" and self.spec.ds_workers == "pooled":
+                note = "pooled by the task (aggregation.workers): one confusion matrix for all"
             elif fit.mode == "pooled":
                 note = "no rater ids in the ratings: one confusion matrix shared by all votes"
             out[rule] = {**fit.summary(), "note": note}
