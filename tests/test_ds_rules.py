@@ -25,8 +25,6 @@ from serbench.tasks.spec import parse_task
 from serbench.truth import closest_rule, mixtures_from_table, truth_report
 from serbench.views import TaskBoard, three_by_three_values
 
-crowdkit = pytest.importorskip("crowdkit.aggregation")
-
 # (clip, rater, class): 8 clips, 4 raters, 3 classes; rater r4 says "c" for "b".
 RATED = [
     ("u1", "r1", 0), ("u1", "r2", 0), ("u1", "r3", 0), ("u1", "r4", 0),
@@ -58,6 +56,7 @@ def counts_of(rows=RATED) -> np.ndarray:
 
 def crowdkit_posterior(frame: pd.DataFrame, n_iter: int, one_coin: bool) -> np.ndarray:
     """crowd-kit's posterior [clips, K] after exactly ``n_iter`` EM iterations."""
+    crowdkit = pytest.importorskip("crowdkit.aggregation")  # the test extra installs it
     cls = crowdkit.OneCoinDawidSkene if one_coin else crowdkit.DawidSkene
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas deprecation warnings inside crowd-kit

@@ -115,6 +115,11 @@ def tasks_show(
                   f"({ag['raters_per_clip']:.2f} per clip): Fleiss' kappa "
                   f"{ag['fleiss_kappa']:.3f}, Krippendorff's alpha "
                   f"{ag['krippendorff_alpha']:.3f}")
+    for rule, fit in summary.get("aggregation", {}).items():
+        out.print(f"{rule}: {fit['method']}, {fit['workers']} ({fit['n_workers']} worker"
+                  f"{'s' if fit['n_workers'] != 1 else ''}), {fit['iterations']} EM iterations, "
+                  + ("converged" if fit["converged"] else "[yellow]not converged[/]")
+                  + (f"; {escape(fit['note'])}" if fit.get("note") else ""))
     rows = []
     for fold in summary["folds"]:
         for rule, cell in fold["rules"].items():
