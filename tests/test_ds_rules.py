@@ -188,6 +188,12 @@ def test_task_with_ds_builds_fingerprints_and_has_its_test_set(ds_task, tasks_di
     assert "aggregation" in task.spec.target_config()
     assert "aggregation" not in parse_task(TASK, tasks_dir / "x.yaml").target_config()
     assert fp["fingerprint"] == task.fingerprint["fingerprint"]
+    # the export carries the posterior beside the vote distribution
+    from serbench.export import clip_table
+
+    table = clip_table(task).to_pydict()
+    assert table["in_ds"] == task.rule("DS").keep.tolist()
+    np.testing.assert_allclose(np.array(table["ds_posterior"]), task.rule("DS").targets)
 
 
 def test_rater_ids_give_per_rater_ds(tasks_dir: Path, home: Path, tmp_path: Path):
