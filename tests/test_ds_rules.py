@@ -17,6 +17,7 @@ from test_tasks import TASK, write_release
 from serbench import aggregation as agg
 from serbench.errors import InputError
 from serbench.records import CellKey
+from serbench.reference import reference
 from serbench.rules import RuleResult, apply_rule
 from serbench.scoring import score_probs
 from serbench.summaries import aggregate
@@ -265,6 +266,8 @@ def test_scores_and_train_by_test_table_grow_with_ds(ds_task):
             cells.append(score_probs(task, CellKey("tiny", "rand", fold, train, 0), ids, probs,
                                      n_resamples=20))
     assert {"DS"} <= set(cells[0].point)
+    ref = reference(task)  # the human row under DS: remaining votes under the fitted model
+    assert ref["multilabel_macro_f1"]["DS"]["human"].value is not None
     a = aggregate(task, cells)
     board = TaskBoard(task, [a], {"rand": "1"})
     values = three_by_three_values(board, a)
