@@ -144,6 +144,14 @@ def test_task_votes_use_rater_ids_else_pool():
     assert votes.mode == "pooled" and votes.workers == (agg.POOLED,)
 
 
+def test_row_order_of_the_ratings_does_not_change_the_fit():
+    table = ratings_table()
+    shuffled = table.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    fits = [agg.dawid_skene(agg.task_votes(t, IDS, CLASSES, "primary", counts_of()), 3,
+                            max_iter=300) for t in (table, shuffled)]
+    np.testing.assert_array_equal(fits[0].posterior, fits[1].posterior)  # bit for bit
+
+
 def test_held_out_posterior_is_the_fit_without_that_vote():
     votes = agg.rater_votes(ratings_table(), IDS, CLASSES, "primary")
     assert votes is not None
