@@ -25,6 +25,7 @@ partition the clips, so these are the rules' test targets over all folds togethe
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,21 @@ def mixtures_from_table(table: pd.DataFrame, ids: Sequence[str], classes: Sequen
                          f"finite, summing to 1 within {atol})", file=file,
                          row=u, fix="regenerate the corpus")
     return mix
+
+
+def read_clip_table(path: str | Path) -> pd.DataFrame:
+    """A simulation's clip table (CSV), or one clear error naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("clip table not found", file=path,
+                         fix="pass the clips.csv of the simulated corpus (with mix_<class> "
+                             "columns)")
+    try:
+        return pd.read_csv(path, dtype={"utterance_id": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"not a readable CSV table ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''})", file=path,
+                         fix="pass the clips.csv the corpus generator wrote") from None
 
 
 def _tops(p: np.ndarray) -> np.ndarray:
@@ -150,5 +166,5 @@ def report_rows(report: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], lis
     return head, rows
 
 
-__all__ = ["MIX_PREFIX", "SETS", "closest_rule", "mixtures_from_table", "report_rows",
-           "task_truth_report", "truth_report"]
+__all__ = ["MIX_PREFIX", "SETS", "closest_rule", "mixtures_from_table", "read_clip_table",
+           "report_rows", "task_truth_report", "truth_report"]

@@ -321,3 +321,29 @@ def test_mixtures_from_table_checks_rows(tmp_path: Path):
         mixtures_from_table(table, ["u1", "u2"], ["a", "b"])
     with pytest.raises(InputError, match="mix_c"):
         mixtures_from_table(table, ["u1"], ["a", "c"])
+
+
+def test_tasks_truth_command(ds_task, tmp_path: Path):
+    import json
+
+    ids = [str(u) for u in ds_task.counts.ids]
+    rng = np.random.default_rng(1)
+    mix = rng.dirichlet(np.ones(3), size=len(ids))
+    clips = pd.DataFrame({"utterance_id": ids, **{f"mix_{c}": mix[:, i]
+                                                   for i, c in enumerate(("a", "b", "c"))}})
+    clips.to_csv(tmp_path / "clips.csv", index=False)
+    cmd = [sys.executable, "-m", "serbench.cli", "tasks", "truth", "tiny", "--clips"]
+    proc = subprocess.run([*cmd, str(tmp_path / "clips.csv"), "--json"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    expected = truth_report(mix, {r: ds_task.rule(r) for r in ds_task.spec.rules})
+    assert set(got["rules"]) == {"MR", "PR", "AR", "DS"}
+    for rule, rep in expected.items():
+        assert got["rules"][rule]["all"]["tv"] == pytest.approx(rep["all"]["tv"])
+    assert got["closest"]["common"]["tv"] == closest_rule(expected, clips="common")
+    clips.drop(columns="mix_c").to_csv(tmp_path / "bad.csv", index=False)
+    proc = subprocess.run([*cmd, str(tmp_path / "bad.csv")], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "mix_c" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
