@@ -22,7 +22,10 @@ they tell a reader where chance and people sit on each metric:
   denominator).  A held-out vote whose remaining votes give no target (a
   tie under PR/MR, no majority under MR, no in-set vote left under AR) is
   skipped; each clip weighs 1 in total, shared by its held-out votes that
-  have a target; clips with none are left out.  The vote is scored as the
+  have a target; clips with none are left out.  Under the model rules (DS, DS1)
+  the target of the remaining votes is their posterior under the task's fitted
+  model (priors and confusion matrices kept, the held-out vote removed), so each
+  vote of a clip with two or more votes has one.  The vote is scored as the
   label-smoothed one-hot ``LS(e_v)`` with the task's smoothing (the encoding
   of the released targets), so that log-based metrics stay finite; argmax
   and 1/K bits are those of the vote.  Undefined, with the reason, when no
@@ -48,10 +51,12 @@ import pandas as pd
 from scipy import optimize
 from scipy.special import xlogy
 
+from . import aggregation as agg
 from . import metrics as M
 from .rules import apply_rule
 from .targets import label_smooth
 from .tasks.task import Split, Task
+from .vocab import MODEL_RULES
 
 ROWS = ("prior", "best_constant", "human")
 #: The extra row of tasks with a known truth (see :func:`row_kinds`).
@@ -259,6 +264,8 @@ def held_out_votes(task: Task, split: Split) -> HeldOut | str:
         return "empty test set"
     if (counts.sum(axis=1) < 2).all():
         return "every test clip has fewer than 2 in-set votes, so no vote can be held out"
+    if split.rule in MODEL_RULES:
+        return _held_out_model(task, split)
     clip, cls = np.nonzero(counts)
     mult = counts[clip, cls].astype(np.float64)
     remaining = counts[clip].copy()
@@ -279,6 +286,30 @@ def held_out_votes(task: Task, split: Split) -> HeldOut | str:
     probs = label_smooth(np.eye(k)[cls_u], eps) if eps > 0 else np.eye(k)[cls_u]
     return HeldOut(res.targets[first], res.labels[first], probs, w_u,
                    int((per_clip > 0).sum()))
+
+
+def _model_held_out(task: Task, split: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                       np.ndarray]:
+    """Held-out votes of ``split``'s clips under a model rule: (vote index, clip, class, target)."""
+    votes = task.votes
+    sel, targets = agg.held_out_posteriors(task.aggregation[split.rule], votes)
+    in_split = pd.Index(split.ids).get_indexer(task.counts.ids[votes.clip[sel]])
+    ok = in_split >= 0
+    return sel[ok], in_split[ok], votes.label[sel[ok]], targets[ok]
+
+
+def _held_out_model(task: Task, split: Split) -> HeldOut | str:
+    _, clip, cls, targets = _model_held_out(task, split)
+    if not len(clip):
+        return "every test clip has fewer than 2 in-set votes, so no vote can be held out"
+    per_clip = np.bincount(clip, minlength=len(split)).astype(np.float64)
+    weights = 1.0 / per_clip[clip]
+    labels = agg.consensus(targets)
+    first, inv = _groups(np.hstack([targets, labels[:, None], cls[:, None]]))
+    w_u = np.bincount(inv, weights=weights, minlength=len(first))
+    k, eps = task.spec.k, task.spec.smoothing
+    probs = label_smooth(np.eye(k)[cls[first]], eps) if eps > 0 else np.eye(k)[cls[first]]
+    return HeldOut(targets[first], labels[first], probs, w_u, int((per_clip > 0).sum()))
 
 
 # ----------------------------------------------------------------------------- rows
@@ -438,6 +469,15 @@ def human_spread(task: Task, metrics: tuple[str, ...] | None = None, *, min_vote
         rows_t, rows_l, rows_c, rows_r = [], [], [], []
         for fold in range(1, task.n_folds + 1):
             test = task.split(fold, "test", rule)
+            if rule in MODEL_RULES:
+                if task.votes.mode != "raters":
+                    break  # some vote has no rater id: no per-rater spread under DS
+                sel, _, cls, t = _model_held_out(task, test)
+                rows_t.append(t)
+                rows_l.append(agg.consensus(t))
+                rows_c.append(cls)
+                rows_r.append(np.asarray(task.votes.workers, dtype=object)[task.votes.worker[sel]])
+                continue
             votes = part[part["utterance_id"].isin(set(test.ids))]
             if votes.empty:
                 continue
@@ -452,8 +492,10 @@ def human_spread(task: Task, metrics: tuple[str, ...] | None = None, *, min_vote
             rows_c.append(cls[res.keep])
             rows_r.append(votes["rater_id"].astype(str).to_numpy()[res.keep])
         if not rows_t:
+            why = ("n/a: pooled Dawid-Skene (some votes have no rater id)"
+                   if rule in MODEL_RULES else "n/a: no rated test clip")
             for m in metrics:
-                out[m][rule] = "n/a: no rated test clip"
+                out[m][rule] = why
             continue
         targets, labels = np.vstack(rows_t), np.concatenate(rows_l)
         cls_all, raters = np.concatenate(rows_c), np.concatenate(rows_r)

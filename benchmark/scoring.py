@@ -1,9 +1,10 @@
 """Score run cells on every test rule, aggregate over folds and seeds, compare submissions.
 
-One prediction pass over a fold's AR test set serves all three test rules
-(Test(MR) is a subset of Test(PR), itself a subset of Test(AR)).  Single-label
+One prediction pass over a fold's AR test set serves every test rule of the task
+(Test(MR) is a subset of Test(PR), itself a subset of Test(AR); the model rules DS
+and DS1 keep exactly the clips of Test(AR), with posterior targets).  Single-label
 metrics need a consensus class, so they are scored only on test sets where
-every clip has one (MR and PR; AR too when no clip is tied, e.g. EmoDB);
+every clip has one (MR, PR, DS, DS1; AR too when no clip is tied, e.g. EmoDB);
 multi-label, ranking and distribution metrics on all three.  Targets are the
 task's unsmoothed targets (smoothing does not move the 1/K threshold).
 
@@ -29,7 +30,7 @@ from .errors import InputError
 from .records import CellKey, Record, read_predictions
 from .tasks.task import Split, Task
 
-RULE_SEED = {"MR": 1, "PR": 2, "AR": 3}
+RULE_SEED = {"MR": 1, "PR": 2, "AR": 3, "DS": 4, "DS1": 5}
 #: Above this many test clips, the AUPRC bootstrap uses quantile-binned scores (see
 #: :func:`_binned_rank_stats`); at or below it, every resample is exact.
 AP_EXACT_MAX = 5_000

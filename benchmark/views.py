@@ -1,5 +1,8 @@
 """The leaderboard's view model: one place that decides what a table row and a 3x3 hold.
 
+"3x3" names the training rule x test rule table; it has one row and one column per
+rule of the task (MR, PR, AR, and DS / DS1 where the task declares them).
+
 Markdown, HTML, CSV, JSON, the plots (:mod:`serbench.leaderboard`) and the
 terminal table that ``serbench run`` prints (:func:`terminal_three_by_three`)
 all read these functions, so the 3x3 (training rule x test rule) exists once
@@ -23,7 +26,7 @@ MISSING = "—"
 NA = "n/a"
 #: Secondary columns of the main table: (metric, test rule, label suffix).
 SECONDARY = (("uar", "MR"), ("macro_f1", "PR"), (PAPER_METRIC, "AR"), ("nll", "AR"),
-             ("brier", "AR"), ("ece_classwise", "AR"))
+             ("brier", "AR"), ("ece_classwise", "AR"), ("uar", "DS"))
 REFERENCE_LABEL = {"prior": "reference: prior", "best_constant": "reference: best constant",
                    "human": "reference: human (held-out vote)",
                    "oracle": "reference: oracle (known truth)"}

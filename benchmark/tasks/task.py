@@ -20,11 +20,13 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__, agreement, atomic, paths
+from .. import aggregation as agg
 from .. import ratings as rt
 from ..errors import InputError, NotPrepared, SerbenchError
 from ..readers import get_reader
 from ..rules import RuleResult, apply_rule
 from ..targets import label_smooth
+from ..vocab import MODEL_RULES
 from . import fingerprint as fpr
 from . import manifest as mf
 from .registry import get_spec, task_dir
@@ -35,8 +37,9 @@ from .spec import TaskSpec
 class Split:
     """The clips of one (fold, split, rule) cell and their targets.
 
-    ``targets`` are unsmoothed (one-hot for MR/PR, distribution for AR);
-    ``labels`` the consensus class (-1 for a tied AR clip).
+    ``targets`` are unsmoothed (one-hot for MR/PR, distribution for AR, the
+    Dawid-Skene posterior for DS/DS1); ``labels`` the consensus class (-1 for a tied
+    AR clip; the posterior's argmax for DS/DS1).
     """
 
     fold: int
@@ -75,9 +78,46 @@ class Task:
         return self.manifest.set_index("utterance_id").loc[self.counts.ids]
 
     @cached_property
+    def votes(self) -> agg.Votes:
+        """Every in-set vote with its worker, as the task's ``aggregation.workers`` asks.
+
+        ``auto``: each rater where every vote has a rater id, else pooled; ``pooled``:
+        one pseudo-worker (the same targets whether or not the source has rater ids);
+        ``raters``: each rater, an error when a vote has no id.
+        """
+        if self.spec.ds_workers == "pooled":
+            return agg.pooled_votes(self.counts.counts)
+        votes = agg.task_votes(self.ratings, self.counts.ids, self.spec.classes,
+                               self.spec.question, self.counts.counts)
+        if self.spec.ds_workers == "raters" and votes.mode != "raters":
+            raise InputError(f"task {self.spec.name} fits Dawid-Skene per rater "
+                             "(aggregation.workers: raters), but some votes have no rater id",
+                             file=self.spec.path or "task.yaml",
+                             fix="prepare it from a source with rater ids, or set "
+                                 "aggregation.workers to pooled or auto")
+        return votes
+
+    @cached_property
+    def _model_rules(self) -> dict[str, tuple[RuleResult, agg.DSFit]]:
+        return {rule: agg.model_rule(rule, self.counts.counts, self.votes)
+                for rule in self.spec.rules if rule in MODEL_RULES}
+
+    @property
+    def aggregation(self) -> dict[str, agg.DSFit]:
+        """The model-based rules' fits (DS, DS1), once over every clip of the task.
+
+        Labels only, no audio; deterministic (serbench.aggregation), so the
+        targets are frozen by the fingerprint like the vote-count rules'.
+        """
+        return {rule: fit for rule, (_, fit) in self._model_rules.items()}
+
+    @cached_property
     def _rules(self) -> dict[str, RuleResult]:
-        out = {}
+        out: dict[str, RuleResult] = {}
         for rule in self.spec.rules:
+            if rule in MODEL_RULES:
+                out[rule] = self._model_rules[rule][0]
+                continue
             res = apply_rule(
                 rule, self.counts.counts, self.counts.other,
                 denominator=self.spec.mr_denominator,  # type: ignore[arg-type]
@@ -156,6 +196,22 @@ class Task:
                            "biases agreement low (prepare the raw corpus for a real figure)"}
         return {**agreement.summary(self.counts.counts), "why": None}
 
+    def _aggregation_summary(self) -> dict[str, Any]:
+        """Per model rule: workers (raters / pooled), iterations, convergence, and a note."""
+        out: dict[str, Any] = {}
+        for rule, fit in self.aggregation.items():
+            note = None
+            if self.spec.reader == "released-labels":
+                note = ("fitted to the recovered minimal counts of a released-label file (a "
+                        "unanimous clip counts as one vote), so posteriors are flatter than "
+                        "on the raw counts")
+            elif fit.mode == "pooled" and self.spec.ds_workers == "pooled":
+                note = "pooled by the task (aggregation.workers): one confusion matrix for all"
+            elif fit.mode == "pooled":
+                note = "no rater ids in the ratings: one confusion matrix shared by all votes"
+            out[rule] = {**fit.summary(), "note": note}
+        return out
+
     def summary(self) -> dict[str, Any]:
         """Counts per fold, rule and split with class distributions (the ``show --json`` body)."""
         k = self.spec.k
@@ -167,7 +223,7 @@ class Task:
                 cell: dict[str, Any] = {}
                 for split in mf.SPLITS:
                     s = self.split(f, split, rule)
-                    if rule == "AR":
+                    if rule == "AR":  # soft targets without a consensus on ties
                         dist = (
                             [round(float(v), 3) for v in s.targets.sum(axis=0)]
                             if len(s)
@@ -203,6 +259,7 @@ class Task:
             "rules": totals,
             # over the task's classes (out-of-set votes left out), clips with >= 2 votes
             "agreement": self._agreement(),
+            **({"aggregation": self._aggregation_summary()} if self.aggregation else {}),
             "dropped": {
                 "no_in_set_vote": no_vote,
                 "mr_exclusions": {"ids": excluded, "reason": self.spec.mr_exclusion_reason},
