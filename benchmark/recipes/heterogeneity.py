@@ -177,6 +177,44 @@ def paired_truth(task: Task, a: Loaded, b: Loaded, *, n_resamples: int = 1000,
                      f"{agree}/{len(seeds)}")
 
 
+# ----------------------------------------------------------------------------- rules vs truth
+
+
+#: The test rules the study compares with the truth: the task's, plus Dawid-Skene.
+TRUTH_RULES = ("MR", "PR", "AR", "DS")
+
+
+def rules_against_truth(task: Task, loaded: dict[str, Loaded], level: str) -> dict[str, Any]:
+    """Which rule's test targets are closest to the true mixtures, and the arms' ranks per rule.
+
+    The level's task gains the Dawid-Skene rule (per-rater DS: the demo has rater
+    ids) for scoring only; its test clips are the AR test clips, so every cell's
+    predictions score on it.  ``truth``: :func:`serbench.truth.task_truth_report`
+    on the level's ``clips.csv`` (true mixtures).  ``ranks``: the arms' mean AUPRC
+    on each rule's test sets (rank 1 = best).
+    """
+    import pandas as pd
+
+    from ..demo import ensure_demo_corpus
+    from ..scoring import score_probs
+    from ..truth import closest_rule, task_truth_report
+
+    spec = dataclasses.replace(task.spec, rules=TRUTH_RULES)
+    scored = Task(spec, task.ratings, task.truth)
+    clips = pd.read_csv(ensure_demo_corpus(heterogeneity=level) / "clips.csv")
+    report = task_truth_report(scored, clips, atol=1e-5)  # 6 decimals per share
+    auprc: dict[str, dict[str, float]] = {}
+    for label, cells in loaded.items():
+        sc = [score_probs(scored, k, ids, p, metrics=("auprc",), n_resamples=0)
+              for k, ids, p in cells]
+        auprc[label] = {r: float(np.mean([s.point[r]["auprc"] for s in sc])) for r in TRUTH_RULES}
+    ranks = {r: {lb: 1 + sorted(-auprc[x][r] for x in auprc).index(-auprc[lb][r])
+                 for lb in auprc} for r in TRUTH_RULES}
+    return {"truth": report, "closest_rule": closest_rule(report, clips="all"),
+            "auprc_by_rule": auprc, "ranks": ranks,
+            "ds": scored.summary().get("aggregation", {})}
+
+
 # ----------------------------------------------------------------------------- run and score
 
 
@@ -282,7 +320,8 @@ def score(levels: Sequence[str], study_arms: list[Arm], *, runs: str | Path, fol
                          "auprc": float(np.mean([s.point["AR"]["auprc"] for s in sc])),
                          "uar": float(np.mean([s.point["MR"]["uar"] for s in sc]))}
         info[level] = {"krippendorff_alpha": round(krippendorff_alpha(task.counts.counts), 4),
-                       "fingerprint": task.fingerprint["fingerprint"], "means": means}
+                       "fingerprint": task.fingerprint["fingerprint"], "means": means,
+                       **rules_against_truth(task, loaded, level)}
         for a, b, question in COMPARISONS:
             if a not in by_label or b not in by_label:
                 continue
@@ -326,6 +365,28 @@ def markdown(rep: Report) -> str:
         i = rep.level_info[level]
         lines.append(f"| {level} | {i['krippendorff_alpha']:.3f} | " + " | ".join(
             f"{i['means'][a['label']]['truth_ce']:.4f}" for a in rep.arms) + " |")
+    lines += ["", "Which rule's test targets are closest to the true mixtures (all clips; a clip a "
+              "rule drops counts as the uniform target). TV: total variation; acc: top class "
+              "agrees with the truth's.", "",
+              "| level | rule | coverage | TV | JS | acc |", "|---|---|---|---|---|---|"]
+    for level in rep.levels:
+        i = rep.level_info[level]
+        for rule, v in i["truth"].items():
+            star = " (closest)" if rule == i["closest_rule"] else ""
+            lines.append(f"| {level} | {rule}{star} | {v['coverage']:.3f} | "
+                         f"{v['all']['tv']:.3f} | {v['all']['js']:.3f} | "
+                         f"{v['all']['accuracy']:.3f} |")
+    lines += ["", "How the arms rank by AUPRC on each rule's test sets (rank 1 = best; mean "
+              "AUPRC in brackets):", "",
+              "| level | arm | " + " | ".join(TRUTH_RULES) + " |",
+              "|---|---|" + "---|" * len(TRUTH_RULES)]
+    for level in rep.levels:
+        i = rep.level_info[level]
+        for a in rep.arms:
+            lb = a["label"]
+            lines.append(f"| {level} | {lb} | " + " | ".join(
+                f"{i['ranks'][r][lb]} ({i['auprc_by_rule'][lb][r]:.3f})" for r in TRUTH_RULES)
+                + " |")
     lines += ["", "| level | comparison | score | diff | 95 % CI | p | seeds | verdict |",
               "|---|---|---|---|---|---|---|---|"]
     for r in rep.rows:
