@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-
 from scipy.stats import spearmanr
 
 from serbench.demo import generate

@@ -11,8 +11,8 @@ import pytest
 from scipy.stats import entropy
 
 from serbench import paths
-from serbench.records import CellKey
 from serbench.recipes.heterogeneity import paired_truth, truth_ce, verdict
+from serbench.records import CellKey
 from serbench.tasks import load_task
 
 
