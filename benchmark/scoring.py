@@ -113,9 +113,11 @@ def load_probs(task: Task, record: Record) -> tuple[np.ndarray, np.ndarray]:
     if d["task_fingerprint"] != fp:
         raise InputError(
             f"record was made on task fingerprint {d['task_fingerprint'][:12]}, the prepared "
-            f"task is {fp[:12]}: its clips or targets differ", file=record.path,
-            fix="rerun this cell on the current task, or prepare the task from the source the "
-                "record was made on")
+            f"task (version {task.spec.version}) is {fp[:12]}: its clips or targets differ",
+            file=record.path,
+            fix="rerun this cell on the current task (a new task version, such as demo v2, "
+                "refuses older records), or prepare the task from the source the record was "
+                "made on")
     if not 1 <= d["fold"] <= task.n_folds or d["train_rule"] not in task.spec.rules:
         raise InputError(f"fold {d['fold']} / rule {d['train_rule']!r} not in task "
                          f"{task.spec.name}", file=record.path)

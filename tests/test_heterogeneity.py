@@ -74,3 +74,18 @@ def test_study_levels_are_checked_before_anything_runs(home):
     assert r.returncode == 2
     assert "huge" in r.stderr and "none, moderate, high" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_record_of_an_older_demo_version_is_refused(home, tmp_path):
+    from runs_fixture import make_runs, prior
+
+    task = load_task("demo")
+    paths_ = make_runs(task, tmp_path / "runs", "old", prior, rules=("AR",), folds=[1])
+    rec = paths_[0] if paths_[0].name == "record.json" else paths_[0] / "record.json"
+    data = json.loads(rec.read_text())
+    rec.write_text(json.dumps({**data, "task_fingerprint": "d3b6edddfddf" + "0" * 52}))
+    r = subprocess.run([sys.executable, "-m", "serbench.cli", "score", str(rec.parent.parent)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert "d3b6edddfddf" in r.stderr and "version 2" in r.stderr
+    assert "Traceback" not in r.stderr
