@@ -14,9 +14,12 @@ import random
 
 import numpy as np
 
+#: Each training rule's offset in the cell seed (DS and DS1 added after MR, PR, AR).
+RULE_OFFSET = {"MR": 1, "PR": 2, "AR": 3, "DS": 4, "DS1": 5}
+
 
 def cell_seed(seed: int, fold: int, rule: str) -> int:
-    return (seed * 1_000_003 + fold * 101 + {"MR": 1, "PR": 2, "AR": 3}.get(rule, 0)) % 2**31
+    return (seed * 1_000_003 + fold * 101 + RULE_OFFSET.get(rule, 0)) % 2**31
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:

@@ -25,6 +25,9 @@ rule keeps) with one row per clip:
 ``ratings``           every rating of the clip: ``rater_id`` (null when the
                       source has counts only), ``label`` (as the source
                       spells it), ``mapped_class``, ``question``
+``ds_posterior``      only for a task with DS (``ds1_posterior``: DS1): the
+                      Dawid-Skene posterior, the DS target (its argmax is
+                      the DS label); ``in_ds`` / ``in_ds1`` as ``in_ar``
 ====================  ======================================================
 
 Targets and membership are the task's own (:class:`serbench.tasks.Task`),
@@ -64,6 +67,7 @@ from .rules import unique_top
 from .targets import label_smooth, multi_hot
 from .tasks import manifest as mf
 from .tasks.task import Task
+from .vocab import MODEL_RULES
 
 MARKER = "serbench: "
 FORMAT = 1
@@ -145,6 +149,12 @@ def clip_table(task: Task) -> pa.Table:
         "n_ratings": pa.array(meta["n_ratings"].to_numpy(dtype=np.int32), type=pa.int32()),
         "ratings": _ratings_column(task, ids),
     }
+    for rule in spec.rules:  # the model rules' targets: the Dawid-Skene posterior
+        if rule in MODEL_RULES:
+            res = task.rule(rule)
+            post = np.zeros((n, k))
+            post[res.keep] = res.targets
+            columns[f"{rule.lower()}_posterior"] = _list_column(post, res.keep, pa.float64())
     return pa.table(columns)
 
 

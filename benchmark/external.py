@@ -15,7 +15,7 @@ column                 needed    meaning
 ``p_<class>``          yes       one per task class (any order), probabilities
 ``fold``               no        1-based fold; inferred when every clip is
                                  tested in exactly one fold
-``train_rule``         no        MR, PR or AR (default: the option, AR)
+``train_rule``         no        a rule of the task (default: the option, AR)
 ``seed``               no        an integer (default: the option, 0)
 ``task_fingerprint``   no*       the task fingerprint (*or pass it as an
                                  option: one of the two is required)
@@ -164,7 +164,7 @@ def check_predictions(task: Task, path: str | Path, *, name: str,
     bad = ~rules.isin(task.spec.rules).to_numpy()
     if bad.any():
         _fail(f"training rule {rules[bad].iloc[0]!r} is not one of {list(task.spec.rules)}",
-              path, df, bad, "write MR, PR or AR in train_rule")
+              path, df, bad, f"write one of {', '.join(task.spec.rules)} in train_rule")
     df["train_rule"] = rules
     seeds = pd.to_numeric(df["seed"], errors="coerce") if "seed" in df.columns else \
         pd.Series(seed, index=df.index, dtype=float)

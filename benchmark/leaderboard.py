@@ -7,11 +7,12 @@ byte-identical files):
 
 * ``README.md``: per task, one row per (submission, training rule) with the
   primary metric on the AR test set (mean, 95% bootstrap interval, spread over
-  folds), secondary metrics, folds and fingerprint; then the 3x3 training rule
-  x test rule table of each submission;
+  folds), secondary metrics, folds and fingerprint; then the training rule x
+  test rule table of each submission (3x3 for MR, PR, AR; one row and column more
+  per model rule the task declares, e.g. 4x4 with DS);
 * ``leaderboard.csv`` (long format) and ``leaderboard.json``;
-* ``index.html`` with sortable tables and plots (``plots/*.svg``): 3x3 heat
-  maps, per-class F1 bars, confusion heat maps.
+* ``index.html`` with sortable tables and plots (``plots/*.svg``): training x
+  test rule heat maps, per-class F1 bars, confusion heat maps.
 
 Cells that are missing (a training rule without every fold) are shown as
 missing, never as zero.  Unreadable or invalid records are skipped and listed.
@@ -34,7 +35,7 @@ from . import bootstrap as bs
 from .errors import InputError, NotPrepared, SerbenchError
 from .metrics import PAPER_METRIC
 from .records import Record, find_records
-from .reference import ROWS, reference
+from .reference import reference, row_kinds
 from .scoring import (
     CellScores,
     conventions,
@@ -216,7 +217,7 @@ def _csv(board: Board) -> str:
                                     agg.complete[tr], _fmt(agg.seed_std.get(key), 6), why])
         for m in spec.metrics:
             for te in spec.rules:
-                for kind in ROWS:
+                for kind in row_kinds(tb.task):
                     v = tb.reference.get(m, {}).get(te, {}).get(kind)
                     if v is None:
                         continue
@@ -380,11 +381,12 @@ def _plots(board: Board, out: Path) -> dict[str, list[tuple[str, str]]]:
         rules = list(spec.rules)
         entries = files.setdefault(spec.name, [])
         for agg in tb.aggregates:
-            name = f"plots/{spec.name}__{agg.submission}__3x3.svg"
+            size = f"{len(rules)}x{len(rules)}"  # 3x3 for MR, PR, AR
+            name = f"plots/{spec.name}__{agg.submission}__{size}.svg"
             atomic.write_text(out / name, plots.heatmap(
                 _three_by_three(tb, agg), rules, rules, f"{agg.submission}: {spec.primary_metric}",
                 xlabel="test rule", ylabel="training rule"))
-            entries.append((name, f"{agg.submission} 3x3"))
+            entries.append((name, f"{agg.submission} {size}"))
         f1 = {a.submission: a.per_class_f1[("AR", "AR")] for a in tb.aggregates
               if ("AR", "AR") in a.per_class_f1}
         if f1:

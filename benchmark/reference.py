@@ -22,11 +22,18 @@ they tell a reader where chance and people sit on each metric:
   denominator).  A held-out vote whose remaining votes give no target (a
   tie under PR/MR, no majority under MR, no in-set vote left under AR) is
   skipped; each clip weighs 1 in total, shared by its held-out votes that
-  have a target; clips with none are left out.  The vote is scored as the
+  have a target; clips with none are left out.  Under the model rules (DS, DS1)
+  the target of the remaining votes is their posterior under the task's fitted
+  model (priors and confusion matrices kept, the held-out vote removed), so each
+  vote of a clip with two or more votes has one.  The vote is scored as the
   label-smoothed one-hot ``LS(e_v)`` with the task's smoothing (the encoding
   of the released targets), so that log-based metrics stay finite; argmax
   and 1/K bits are those of the vote.  Undefined, with the reason, when no
   test clip has two in-set votes (one label per clip).
+* ``oracle``, only for a simulated corpus whose truth is known (the demo):
+  each test clip's true answer distribution, the rater pool's expected
+  answer given the clip's emotion mixture.  No model can predict a random
+  rater's vote better on average, so it bounds what the audio can give.
 
 Values are means over folds; a value that cannot be computed on every fold is
 ``n/a`` with the reason, never 0.
@@ -34,6 +41,7 @@ Values are means over folds; a value that cannot be computed on every fold is
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -43,12 +51,21 @@ import pandas as pd
 from scipy import optimize
 from scipy.special import xlogy
 
+from . import aggregation as agg
 from . import metrics as M
 from .rules import apply_rule
 from .targets import label_smooth
 from .tasks.task import Split, Task
+from .vocab import MODEL_RULES
 
 ROWS = ("prior", "best_constant", "human")
+#: The extra row of tasks with a known truth (see :func:`row_kinds`).
+ORACLE = "oracle"
+
+
+def row_kinds(task: Task) -> tuple[str, ...]:
+    """The reference rows a task has: :data:`ROWS`, plus ``oracle`` where the truth is known."""
+    return ROWS + ((ORACLE,) if task.truth is not None else ())
 EXHAUSTIVE_K = 12
 _SEARCHED = ("js", "cosine")
 
@@ -247,6 +264,8 @@ def held_out_votes(task: Task, split: Split) -> HeldOut | str:
         return "empty test set"
     if (counts.sum(axis=1) < 2).all():
         return "every test clip has fewer than 2 in-set votes, so no vote can be held out"
+    if split.rule in MODEL_RULES:
+        return _held_out_model(task, split)
     clip, cls = np.nonzero(counts)
     mult = counts[clip, cls].astype(np.float64)
     remaining = counts[clip].copy()
@@ -267,6 +286,30 @@ def held_out_votes(task: Task, split: Split) -> HeldOut | str:
     probs = label_smooth(np.eye(k)[cls_u], eps) if eps > 0 else np.eye(k)[cls_u]
     return HeldOut(res.targets[first], res.labels[first], probs, w_u,
                    int((per_clip > 0).sum()))
+
+
+def _model_held_out(task: Task, split: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                       np.ndarray]:
+    """Held-out votes of ``split``'s clips under a model rule: (vote index, clip, class, target)."""
+    votes = task.votes
+    sel, targets = agg.held_out_posteriors(task.aggregation[split.rule], votes)
+    in_split = pd.Index(split.ids).get_indexer(task.counts.ids[votes.clip[sel]])
+    ok = in_split >= 0
+    return sel[ok], in_split[ok], votes.label[sel[ok]], targets[ok]
+
+
+def _held_out_model(task: Task, split: Split) -> HeldOut | str:
+    _, clip, cls, targets = _model_held_out(task, split)
+    if not len(clip):
+        return "every test clip has fewer than 2 in-set votes, so no vote can be held out"
+    per_clip = np.bincount(clip, minlength=len(split)).astype(np.float64)
+    weights = 1.0 / per_clip[clip]
+    labels = agg.consensus(targets)
+    first, inv = _groups(np.hstack([targets, labels[:, None], cls[:, None]]))
+    w_u = np.bincount(inv, weights=weights, minlength=len(first))
+    k, eps = task.spec.k, task.spec.smoothing
+    probs = label_smooth(np.eye(k)[cls[first]], eps) if eps > 0 else np.eye(k)[cls[first]]
+    return HeldOut(targets[first], labels[first], probs, w_u, int((per_clip > 0).sum()))
 
 
 # ----------------------------------------------------------------------------- rows
@@ -313,11 +356,23 @@ def fold_reference(task: Task, fold: int, metrics: tuple[str, ...] | None = None
             hn = [m for m in names if hl is not None or M.METRICS[m].kind != "single"]
             hs = M.compute(hn, human.targets, human.probs, hl, weights=human.weights,
                            uar_classes=uc)
+        oracle: dict[str, float] = {}
+        if task.truth is not None and names:
+            probs = task.truth.reindex(test.ids.astype(str)).to_numpy(dtype=np.float64)
+            if np.isfinite(probs).all():
+                ol = test.labels if (test.labels >= 0).all() else None
+                oracle = M.compute([m for m in names if ol is not None or
+                                    M.METRICS[m].kind != "single"],
+                                   test.targets, probs, ol, uar_classes=uc)
+        kinds = row_kinds(task)
         for m in metrics:
             if m not in names:
                 reason = _single_na(test) if len(test) else "empty test set"
-                rows[m] = {r: RefValue(None, reason) for r in ROWS}
+                rows[m] = {r: RefValue(None, reason) for r in kinds}
                 continue
+            if task.truth is not None:
+                rows[m]["oracle"] = RefValue(oracle[m]) if m in oracle else RefValue(
+                    None, "the truth does not cover every test clip")
             rows[m].setdefault("prior", RefValue(None, "empty training split"))
             rows[m].setdefault("best_constant", RefValue(None, "empty training split"))
             if m in hs:
@@ -325,7 +380,7 @@ def fold_reference(task: Task, fold: int, metrics: tuple[str, ...] | None = None
             else:
                 rows[m]["human"] = RefValue(None, human if isinstance(human, str) else
                                             "the held-out votes' targets have ties")
-            rows[m] = {r: rows[m][r] for r in ROWS}
+            rows[m] = {r: rows[m][r] for r in kinds}
         for m in metrics:
             out[m][rule] = rows[m]
     return out
@@ -336,14 +391,17 @@ _CACHE: dict[tuple[Any, ...], dict[str, dict[str, dict[str, RefValue]]]] = {}
 
 def reference(task: Task, metrics: tuple[str, ...] | None = None
               ) -> dict[str, dict[str, dict[str, RefValue]]]:
-    """{metric: {test rule: {prior, best_constant, human}}}: means over folds, or n/a.
+    """{metric: {test rule: {prior, best_constant, human[, oracle]}}}: means over folds, or n/a.
 
-    Cached per process by the task fingerprint (clips, targets, folds) and the
-    settings that change the rows (metrics, UAR convention, smoothing, MR denominator).
+    Cached per process by the task fingerprint (clips, targets, folds), the known
+    truth and the settings that change the rows (metrics, UAR convention,
+    smoothing, MR denominator).
     """
     metrics = tuple(metrics or task.spec.metrics)
+    truth = None if task.truth is None else hashlib.sha256(
+        pd.util.hash_pandas_object(task.truth).to_numpy().tobytes()).hexdigest()
     key = (task.fingerprint["fingerprint"], metrics, task.spec.uar_classes,
-           task.spec.smoothing, task.spec.mr_denominator)
+           task.spec.smoothing, task.spec.mr_denominator, truth)
     if key not in _CACHE:
         _CACHE[key] = _reference(task, metrics)
     return _CACHE[key]
@@ -356,7 +414,7 @@ def _reference(task: Task, metrics: tuple[str, ...]) -> dict[str, dict[str, dict
         out[m] = {}
         for rule in task.spec.rules:
             out[m][rule] = {}
-            for row in ROWS:
+            for row in row_kinds(task):
                 vals = [fr[m][rule][row] for fr in folds]
                 bad = next(((i + 1, v) for i, v in enumerate(vals) if v.value is None), None)
                 if bad is not None:
@@ -411,6 +469,15 @@ def human_spread(task: Task, metrics: tuple[str, ...] | None = None, *, min_vote
         rows_t, rows_l, rows_c, rows_r = [], [], [], []
         for fold in range(1, task.n_folds + 1):
             test = task.split(fold, "test", rule)
+            if rule in MODEL_RULES:
+                if task.votes.mode != "raters":
+                    break  # some vote has no rater id: no per-rater spread under DS
+                sel, _, cls, t = _model_held_out(task, test)
+                rows_t.append(t)
+                rows_l.append(agg.consensus(t))
+                rows_c.append(cls)
+                rows_r.append(np.asarray(task.votes.workers, dtype=object)[task.votes.worker[sel]])
+                continue
             votes = part[part["utterance_id"].isin(set(test.ids))]
             if votes.empty:
                 continue
@@ -425,8 +492,10 @@ def human_spread(task: Task, metrics: tuple[str, ...] | None = None, *, min_vote
             rows_c.append(cls[res.keep])
             rows_r.append(votes["rater_id"].astype(str).to_numpy()[res.keep])
         if not rows_t:
+            why = ("n/a: pooled Dawid-Skene (some votes have no rater id)"
+                   if rule in MODEL_RULES else "n/a: no rated test clip")
             for m in metrics:
-                out[m][rule] = "n/a: no rated test clip"
+                out[m][rule] = why
             continue
         targets, labels = np.vstack(rows_t), np.concatenate(rows_l)
         cls_all, raters = np.concatenate(rows_c), np.concatenate(rows_r)

@@ -11,6 +11,8 @@ and checked against all 11 released IEMOCAP / MSP-IMPROV partitions):
   reading that reproduces the MSP-IMPROV release) or ``"in_set"``.
 * **AR** (all-inclusive): keep every utterance with at least one in-set vote;
   target = the vote distribution over the K classes.
+* **DS / DS1** (model-based, :mod:`serbench.aggregation`): keep what AR keeps;
+  target = the Dawid-Skene (one-coin) posterior fitted to every vote of the task.
 
 All tests are done on integer counts, so ties and the 0.5 boundary are exact.
 """
@@ -22,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-from .vocab import RULES, Rule
+from .vocab import MODEL_RULES, RULES, Rule
 
 __all__ = ["RULES", "Rule", "RuleResult", "all_inclusive", "apply_rule", "distribution",
            "majority", "plurality", "unique_top"]
@@ -35,7 +37,8 @@ class RuleResult:
     """What a rule keeps and the targets it gives.
 
     ``keep`` is a boolean mask over the input utterances; ``targets`` holds one
-    row per *kept* utterance (one-hot for MR/PR, the distribution for AR);
+    row per *kept* utterance (one-hot for MR/PR, the distribution for AR, the
+    posterior for DS/DS1, whose ``labels`` are its argmax);
     ``labels`` is the consensus class per kept utterance (``-1`` where an AR
     utterance has a tied top vote and so no single consensus class).
     """
@@ -136,7 +139,10 @@ def apply_rule(
 
     MR keeps a clip whose top class has more than half of its votes, PR one whose
     top class is unique, AR every clip with a vote (targets: the vote shares);
-    see docs/methods.md#a.1.
+    see docs/methods.md#a.1.  DS and DS1 keep every clip with a vote, with the
+    posterior of pooled (one-coin) Dawid-Skene fitted to all the counts as targets
+    (:mod:`serbench.aggregation`; a task with rater ids fits one confusion matrix per
+    rater instead, through :meth:`serbench.tasks.Task.rule`).
 
     >>> import numpy as np
     >>> counts = np.array([[3, 1, 0], [2, 2, 0], [2, 1, 1]])
@@ -153,4 +159,8 @@ def apply_rule(
         return plurality(counts)
     if rule == "AR":
         return all_inclusive(counts)
+    if rule in MODEL_RULES:
+        from .aggregation import model_rule
+
+        return model_rule(rule, _as_counts(counts))[0]
     raise ValueError(f"unknown rule {rule!r}; expected one of {RULES}")

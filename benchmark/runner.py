@@ -43,7 +43,7 @@ from .metrics import normalise
 from .outputs import check_probabilities, check_rater_probabilities
 from .rater_eval import fold_votes, min_votes, rater_pairs
 from .records import RECORD, CellKey, read_predictions, read_record, write_cell
-from .submission import Data, FitSpec, Submission
+from .submission import RULE_TARGET, Data, FitSpec, Submission
 from .tasks.task import Task
 
 PREDICT_BATCH = 64
@@ -326,7 +326,8 @@ class Runner:
             amp = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
         spec = FitSpec(task=self.task.spec.name, classes=self.task.spec.classes, fold=key.fold,
                        train_rule=key.train_rule,
-                       target_kind=self.cls.target_kinds.get(key.train_rule, "distribution"),
+                       target_kind=self.cls.target_kinds.get(
+                           key.train_rule, RULE_TARGET.get(key.train_rule, "distribution")),
                        seed=seed, device=self.device, smoothing=self.task.spec.smoothing,
                        amp_dtype=amp, report=progress)
         try:

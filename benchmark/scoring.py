@@ -1,9 +1,10 @@
 """Score run cells on every test rule, aggregate over folds and seeds, compare submissions.
 
-One prediction pass over a fold's AR test set serves all three test rules
-(Test(MR) is a subset of Test(PR), itself a subset of Test(AR)).  Single-label
+One prediction pass over a fold's AR test set serves every test rule of the task
+(Test(MR) is a subset of Test(PR), itself a subset of Test(AR); the model rules DS
+and DS1 keep exactly the clips of Test(AR), with posterior targets).  Single-label
 metrics need a consensus class, so they are scored only on test sets where
-every clip has one (MR and PR; AR too when no clip is tied, e.g. EmoDB);
+every clip has one (MR, PR, DS, DS1; AR too when no clip is tied, e.g. EmoDB);
 multi-label, ranking and distribution metrics on all three.  Targets are the
 task's unsmoothed targets (smoothing does not move the 1/K threshold).
 
@@ -30,7 +31,7 @@ from .errors import InputError
 from .records import CellKey, Record, read_predictions, read_rater_predictions
 from .tasks.task import Split, Task
 
-RULE_SEED = {"MR": 1, "PR": 2, "AR": 3}
+RULE_SEED = {"MR": 1, "PR": 2, "AR": 3, "DS": 4, "DS1": 5}
 #: Above this many test clips, the AUPRC bootstrap uses quantile-binned scores (see
 #: :func:`_binned_rank_stats`); at or below it, every resample is exact.
 AP_EXACT_MAX = 5_000
@@ -130,9 +131,11 @@ def load_probs(task: Task, record: Record) -> tuple[np.ndarray, np.ndarray]:
     if d["task_fingerprint"] != fp:
         raise InputError(
             f"record was made on task fingerprint {d['task_fingerprint'][:12]}, the prepared "
-            f"task is {fp[:12]}: its clips or targets differ", file=record.path,
-            fix="rerun this cell on the current task, or prepare the task from the source the "
-                "record was made on")
+            f"task (version {task.spec.version}) is {fp[:12]}: its clips or targets differ",
+            file=record.path,
+            fix="rerun this cell on the current task (a new task version, such as demo v2, "
+                "refuses older records), or prepare the task from the source the record was "
+                "made on")
     if not 1 <= d["fold"] <= task.n_folds or d["train_rule"] not in task.spec.rules:
         raise InputError(f"fold {d['fold']} / rule {d['train_rule']!r} not in task "
                          f"{task.spec.name}", file=record.path)

@@ -35,8 +35,12 @@ from .targets import hard_labels, label_smooth, multi_hot
 from .vocab import TargetKind
 
 OutputKind = Literal["distribution", "independent"]
-#: The target kind a rule gives by default (consensus rules are one-hot).
-RULE_TARGET: dict[str, TargetKind] = {"MR": "hard", "PR": "hard", "AR": "distribution"}
+#: The target kind a rule gives by default (consensus rules are one-hot).  DS and DS1
+#: are consensus rules too: by default a submission trains on the posterior's argmax
+#: (``Data.hard()``); one that declares ``target_kinds = {..., "DS": "distribution"}``
+#: (or uses a soft loss) trains on the Dawid-Skene posterior itself (``Data.targets``).
+RULE_TARGET: dict[str, TargetKind] = {"MR": "hard", "PR": "hard", "AR": "distribution",
+                                      "DS": "hard", "DS1": "hard"}
 
 
 @dataclass(frozen=True)
@@ -70,9 +74,10 @@ class Data:
     """Clips handed to a submission: ids, targets and the means to reach their audio.
 
     ``targets`` are the rule's unsmoothed targets (one-hot for MR/PR, the vote
-    distribution for AR); ``labels`` the consensus class (-1 where an AR clip
-    is tied).  ``features`` maps an utterance id to its cached feature array
-    when the submission declared ``features``; ``audio_paths`` always.
+    distribution for AR, the Dawid-Skene posterior for DS/DS1); ``labels`` the
+    consensus class (-1 where an AR clip is tied).  ``features`` maps an utterance
+    id to its cached feature array when the submission declared ``features``;
+    ``audio_paths`` always.
     ``ratings`` holds every rating of these clips (for rater-aware models);
     ``split_ratings`` every rating of every clip of the fold's split, whatever
     the training rule kept (the co-occurrence penalty counts them: docs/methods.md#b.2
@@ -134,7 +139,8 @@ class Submission:
     name: ClassVar[str] = ""
     version: ClassVar[str] = "0"
     features: ClassVar[Any] = None
-    #: Training rule -> target kind; override to train e.g. with multi-hot targets.
+    #: Training rule -> target kind; override to train e.g. with multi-hot targets.  A
+    #: rule missing from an override gets its default (:data:`RULE_TARGET`).
     target_kinds: ClassVar[dict[str, TargetKind]] = RULE_TARGET
     #: ``"distribution"`` (rows sum to 1)
     #: or ``"independent"`` (one probability in [0, 1] per class, e.g. sigmoid outputs).

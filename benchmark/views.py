@@ -1,5 +1,8 @@
 """The leaderboard's view model: one place that decides what a table row and a 3x3 hold.
 
+"3x3" names the training rule x test rule table; it has one row and one column per
+rule of the task (MR, PR, AR, and DS / DS1 where the task declares them).
+
 Markdown, HTML, CSV, JSON, the plots (:mod:`serbench.leaderboard`) and the
 terminal table that ``serbench run`` prints (:func:`terminal_three_by_three`)
 all read these functions, so the 3x3 (training rule x test rule) exists once
@@ -15,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .metrics import LOWER_IS_BETTER, PAPER_METRIC
-from .reference import ROWS, RefValue, normalised
+from .reference import RefValue, normalised, row_kinds
 from .summaries import Aggregate
 from .tasks.task import Task
 
@@ -23,9 +26,10 @@ MISSING = "—"
 NA = "n/a"
 #: Secondary columns of the main table: (metric, test rule, label suffix).
 SECONDARY = (("uar", "MR"), ("macro_f1", "PR"), (PAPER_METRIC, "AR"), ("nll", "AR"),
-             ("brier", "AR"), ("ece_classwise", "AR"))
+             ("brier", "AR"), ("ece_classwise", "AR"), ("uar", "DS"))
 REFERENCE_LABEL = {"prior": "reference: prior", "best_constant": "reference: best constant",
-                   "human": "reference: human (held-out vote)"}
+                   "human": "reference: human (held-out vote)",
+                   "oracle": "reference: oracle (known truth)"}
 
 
 @dataclass
@@ -103,7 +107,7 @@ def table_rows(tb: TaskBoard) -> list[dict[str, Any]]:
     rows.sort(key=lambda r: (r["primary"] is None,
                              sign * (r["primary"] if r["primary"] is not None else 0.0),
                              r["submission"], r["train_rule"]))
-    for kind in ROWS:
+    for kind in row_kinds(tb.task):
         ref_row: dict[str, Any] = {
             "kind": "reference", "submission": REFERENCE_LABEL[kind], "version": "",
             "train_rule": "", "folds": f"{tb.task.n_folds}/{tb.task.n_folds}", "seeds": "",
@@ -136,7 +140,8 @@ def reference_by_test_rule(tb: TaskBoard, metric: str | None = None
     """Reference rows under a 3x3: (label, one value per test rule)."""
     m = metric or tb.task.spec.primary_metric
     return [(REFERENCE_LABEL[kind], [tb.reference.get(m, {}).get(te, {}).get(kind)
-                                     for te in tb.task.spec.rules]) for kind in ROWS]
+                                     for te in tb.task.spec.rules])
+            for kind in row_kinds(tb.task)]
 
 
 def ref_text(v: RefValue | None, digits: int = 4) -> str:
@@ -199,7 +204,9 @@ def reference_table(task: Task, metrics: tuple[str, ...] | None = None
     from .reference import reference
 
     ref = reference(task, metrics)
-    head = ["metric", "test", "prior", "best constant", "human (held-out vote)"]
+    kinds = row_kinds(task)
+    head = ["metric", "test", "prior", "best constant", "human (held-out vote)",
+            *(["oracle (known truth)"] if "oracle" in kinds else [])]
     rows: list[list[str]] = []
     reasons: dict[str, str] = {}
     for m, by_rule in ref.items():
@@ -208,8 +215,8 @@ def reference_table(task: Task, metrics: tuple[str, ...] | None = None
         for rule, row in by_rule.items():
             if all(v.value is None for v in row.values()):
                 continue
-            rows.append([label, rule, *[row[k].text() for k in ROWS]])
-            for k in ROWS:
+            rows.append([label, rule, *[row[k].text() for k in kinds]])
+            for k in kinds:
                 if row[k].value is None:
                     reasons.setdefault(row[k].reason, f"{m} {rule} {k}")
     notes = [f"n/a ({where} and alike): {why}" for why, where in reasons.items()]

@@ -52,8 +52,9 @@ class MultiHeadBlstm(BlstmNet):
     def __init__(self, dim: int, k: int, n_raters: int, hidden: int, layers: int, fc: int,
                  dropout: float, pooling: str) -> None:
         super().__init__(dim, k, hidden, layers, fc, dropout, pooling)  # self.head is H
-        self.soft = head(2 * hidden, fc, dropout, k)
-        self.raters = head(2 * hidden, fc, dropout, n_raters * k)
+        width = (4 if pooling == "meanstd" else 2) * hidden  # the pooled state, as in BlstmNet
+        self.soft = head(width, fc, dropout, k)
+        self.raters = head(width, fc, dropout, n_raters * k)
         self.k, self.m = k, n_raters
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

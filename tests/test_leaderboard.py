@@ -11,6 +11,7 @@ import pytest
 from runs_fixture import make_runs, noisy_oracle, prior
 
 from serbench import leaderboard as lb
+from serbench.reference import row_kinds
 from serbench.scoring import scored_metrics
 from serbench.tasks import load_task
 
@@ -58,8 +59,9 @@ def test_contents(runs: Path, tmp_path: Path):
     csv_lines = (tmp_path / "leaderboard.csv").read_text().splitlines()
     n_metrics = len(board.tasks[0].task.spec.metrics)
     n_scored = len(scored_metrics(board.tasks[0].task))  # the task's and the rater-level ones
-    # 2 submissions x 3x3 cells x metrics, then 3 reference rows x 3 test rules x metrics
-    assert len(csv_lines) == 1 + 2 * 9 * n_scored + 3 * 3 * n_metrics
+    n_ref = len(row_kinds(board.tasks[0].task))  # prior, best constant, human (+ oracle)
+    # 2 submissions x 3x3 cells x metrics, then the reference rows x 3 test rules x metrics
+    assert len(csv_lines) == 1 + 2 * 9 * n_scored + n_ref * 3 * n_metrics
     row = next(x for x in csv_lines if x.startswith("demo,") and ",prior,0.1,MR,AR,kl," in x)
     assert ",—,—," in row and row.endswith(",3,5,1,False,—,")
     # reference rows: a number, or n/a with its reason (UAR needs a consensus label on AR)

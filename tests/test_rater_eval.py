@@ -236,11 +236,11 @@ def test_runner_stores_and_scores_rater_predictions(demo, tmp_path):
     assert s.rater_specific
     assert s.point["AR"]["vote_ll"] == pytest.approx(np.mean(ll), abs=1e-6)
     assert s.rater_coverage["AR"]["votes"] == len(ll) == cov["test"]["votes"]
-    # the same submission without per-rater predictions: the pooled distribution for all
-    pooled = [math.log(sub.pooled[cls[str(lab)]]) for lab in votes["mapped_class"]]
+    # the stored rows are each rater's own distribution, one row per voted (clip, rater) pair
     table = pd.read_parquet(rec.folder / "rater-predictions.parquet")
     assert len(table) == len(ll) and list(table.columns[:2]) == ["utterance_id", "rater_id"]
-    assert abs(np.mean(ll) - np.mean(pooled)) > 1e-3  # the per-rater rows were used
+    want = np.stack([sub.own.get(str(rr), sub.pooled) for rr in table["rater_id"]])
+    np.testing.assert_allclose(table.iloc[:, 2:].to_numpy(), want, atol=1e-12)
 
 
 @pytest.mark.parametrize(("mode", "message"), [

@@ -78,6 +78,7 @@ def test_penalised_blstm_cells_and_config_guard(demo, tmp_path):
     {"separate": True, "max_raters": 2, "fusion": "loglinear"},
     {"fusion": "average", "members": "all"},
     {"fusion": "R"},
+    {"pooling": "meanstd"},  # the heads take the wider statistics-pooled state
 ])
 def test_rater_fusion_cells(demo, tmp_path, config):
     r = _runner(demo, "rater-fusion", {**FAST, **config}, tmp_path)

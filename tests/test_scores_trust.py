@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 from runs_fixture import make_runs, noisy_oracle, prior
 from sklearn.metrics import (
@@ -135,10 +136,12 @@ class CountsTask:
     """A one-fold task built straight from vote counts (duck-typed serbench Task)."""
 
     def __init__(self, counts: list[list[int]], part: list[str], *, smoothing: float = 0.0,
-                 metrics: tuple[str, ...] = M.DEFAULT) -> None:
+                 metrics: tuple[str, ...] = M.DEFAULT, truth: np.ndarray | None = None) -> None:
         c = np.array(counts)
         n, k = c.shape
         ids = np.array([f"u{i:03d}" for i in range(n)])
+        self.truth = None if truth is None else pd.DataFrame(
+            truth, index=ids, columns=[f"c{j}" for j in range(k)])
         self.counts = SimpleNamespace(ids=ids, counts=c, other=np.zeros(n, dtype=int))
         self.part = np.array(part)
         self.spec = SimpleNamespace(name="toy", k=k, classes=tuple(f"c{j}" for j in range(k)),
@@ -198,6 +201,20 @@ def test_prior_and_best_constant_by_hand_and_sklearn():
     assert ref["auprc"]["AR"]["best_constant"].value == pytest.approx(np.mean(per_class))
 
 
+def test_oracle_row_by_hand():
+    """The oracle predicts each test clip's known answer distribution."""
+    truth = np.full((9, 3), 1 / 3)
+    truth[:3] = [[0.6, 0.3, 0.1], [0.1, 0.1, 0.8], [0.7, 0.2, 0.1]]
+    task = _toy(truth=truth)
+    ref = reference(task)  # type: ignore[arg-type]
+    # AR targets of the test clips: (2/3, 1/3, 0), (0, 0, 1), (1, 0, 0).
+    nll = -(2 / 3 * np.log(0.6) + 1 / 3 * np.log(0.3) + np.log(0.8) + np.log(0.7)) / 3
+    assert ref["nll"]["AR"]["oracle"].value == pytest.approx(nll)
+    # PR keeps all three (unique tops 0, 2, 0); the oracle's argmax is right on each.
+    assert ref["weighted_accuracy"]["PR"]["oracle"].value == pytest.approx(1.0)
+    assert "oracle" not in reference(_toy())["nll"]["AR"]  # type: ignore[arg-type]
+
+
 def test_reference_rows_shape_and_na_reasons():
     one_vote = CountsTask([[1, 0], [0, 1], [1, 0], [0, 1]], ["test", "test", "train", "train"])
     rows = reference_rows(one_vote)  # type: ignore[arg-type]
@@ -215,13 +232,15 @@ def test_reference_rows_shape_and_na_reasons():
 
 
 def test_demo_reference_reproduces_the_issue(home):
-    """The constant that beats the models on the paper's metric, and the chosen primary."""
+    """A constant gets closer to people on the paper's metric than on the chosen primary."""
     ref = reference(load_task("demo"))
-    f1 = ref["multilabel_macro_f1"]["AR"]
-    assert f1["best_constant"].value > f1["human"].value  # the paper's metric rewards a constant
-    ap = ref["auprc"]["AR"]
+    f1, ap = ref["multilabel_macro_f1"]["AR"], ref["auprc"]["AR"]
     assert ap["best_constant"].value == pytest.approx(ap["prior"].value)
     assert ap["human"].value > ap["best_constant"].value
+    assert f1["best_constant"].value / f1["human"].value > \
+        ap["best_constant"].value / ap["human"].value
+    # demo v2 knows the truth: the oracle bounds every model, above people
+    assert ap["oracle"].value > ap["human"].value and f1["oracle"].value > f1["human"].value
 
 
 # ----------------------------------------------------------------------------- seeds and tests
@@ -257,10 +276,12 @@ def test_three_seeds_aggregate_and_compare(demo, tmp_path: Path):
                   n_resamples=200)
     assert res.seeds == [0, 1, 2] and len(res.seed_diffs) == 3
     assert res.seed_agreement == "3/3" and res.diff_ci[0] > 0
-    # demo MR test sets have 27-38 clips: the 40-subset t-test is refused, with the reason
+    # demo MR test sets have 43-51 clips: a 60-subset t-test is refused, with the reason
     mr = compare(demo, load[0], load[1], metric="uar", train_rule="AR", test_rule="MR",
-                 n_resamples=50)
-    assert np.isnan(mr.p_subsets) and "fewer than 40 subsets" in mr.t_test_refused
+                 n_resamples=50, n_subsets=60)
+    assert np.isnan(mr.p_subsets) and "fewer than 60 subsets" in mr.t_test_refused
+    assert not np.isnan(compare(demo, load[0], load[1], metric="uar", train_rule="AR",
+                                test_rule="MR", n_resamples=50).p_subsets)
 
 
 def test_independent_record_is_scored_as_declared(demo, tmp_path: Path):
@@ -303,10 +324,11 @@ def test_terminal_three_by_three_has_reference_rows(demo, tmp_path: Path):
 
 def test_reference_table_for_tasks_show(demo):
     head, rows, notes = views.reference_table(demo)
-    assert head[2:] == ["prior", "best constant", "human (held-out vote)"]
+    assert head[2:] == ["prior", "best constant", "human (held-out vote)", "oracle (known truth)"]
     ref = reference(demo)
     row = next(r for r in rows if r[0] == "auprc (primary)" and r[1] == "AR")
-    assert row[2:] == [ref["auprc"]["AR"][k].text() for k in ("prior", "best_constant", "human")]
+    assert row[2:] == [ref["auprc"]["AR"][k].text()
+                       for k in ("prior", "best_constant", "human", "oracle")]
     assert any(r[0] == "multilabel_macro_f1 (paper)" for r in rows)
     assert not any(r[0].startswith("uar") and r[1] == "AR" for r in rows)  # undefined: omitted
     assert notes == []  # every shown demo row is defined

@@ -148,9 +148,11 @@ def test_unknown_fold_group_is_named(tasks_dir: Path, home: Path, tmp_path: Path
 
 
 def test_shipped_task_files_parse():
-    for name in ("demo", "crema-d", "iemocap-9class", "msp-improv-4class"):
+    for name in ("demo", "iemocap-9class", "msp-improv-4class"):
         spec = get_spec(name)
         assert spec.name == name and spec.rules == ("MR", "PR", "AR")
+    crema = get_spec("crema-d")  # version 2 adds pooled Dawid-Skene
+    assert crema.rules == ("MR", "PR", "AR", "DS") and crema.ds_workers == "pooled"
     assert len(get_spec("msp-improv-4class").mr_exclusions) == 5
 
 

@@ -16,7 +16,7 @@ from .. import __version__
 from ..errors import SerbenchError
 from .bridges import export
 from .common import err, escape, out
-from .grid import ablate, run
+from .grid import ablate, run, study
 from .results import compare, leaderboard, score
 from .submissions import submissions_app
 from .tasks import prepare, tasks_app
@@ -40,6 +40,7 @@ app.command()(prepare)
 app.add_typer(tasks_app, name="tasks")
 app.command()(run)
 app.command()(ablate)
+app.command()(study)
 app.command()(score)
 app.command()(leaderboard)
 app.command()(compare)

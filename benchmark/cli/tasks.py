@@ -1,4 +1,4 @@
-"""``serbench prepare`` and ``serbench tasks list|show|verify|freeze``."""
+"""``serbench prepare`` and ``serbench tasks list|show|verify|freeze|truth``."""
 
 from __future__ import annotations
 
@@ -115,6 +115,11 @@ def tasks_show(
                   f"({ag['raters_per_clip']:.2f} per clip): Fleiss' kappa "
                   f"{ag['fleiss_kappa']:.3f}, Krippendorff's alpha "
                   f"{ag['krippendorff_alpha']:.3f}")
+    for rule, fit in summary.get("aggregation", {}).items():
+        out.print(f"{rule}: {fit['method']}, {fit['workers']} ({fit['n_workers']} worker"
+                  f"{'s' if fit['n_workers'] != 1 else ''}), {fit['iterations']} EM iterations, "
+                  + ("converged" if fit["converged"] else "[yellow]not converged[/]")
+                  + (f"; {escape(fit['note'])}" if fit.get("note") else ""))
     rows = []
     for fold in summary["folds"]:
         for rule, cell in fold["rules"].items():
@@ -199,3 +204,33 @@ def tasks_freeze(
         f"froze {task}: fingerprint {built.fingerprint['fingerprint'][:12]}, "
         f"{len(built.counts.ids)} utterances"
     )
+
+
+@tasks_app.command("truth")
+def tasks_truth(
+    task: Annotated[str, typer.Argument(help="Task name (a simulated corpus).")],
+    clips: Annotated[Path, typer.Option(help="The corpus's clip table (CSV) with one "
+                                             "mix_<class> column per class.")],
+    id_column: Annotated[str, typer.Option(help="Clip id column of the table.")] =
+    "utterance_id",
+    json_out: JsonOpt = False,
+) -> None:
+    """How close each rule's targets are to the clips' true mixtures (simulated corpora)."""
+    from ..truth import SETS, closest_rule, read_clip_table, report_rows, task_truth_report
+
+    built = load(task)
+    report = task_truth_report(built, read_clip_table(clips), id_column=id_column,
+                               file=str(clips))
+    closest = {s: {m: closest_rule(report, clips=s, measure=m) for m in ("tv", "js", "accuracy")}
+               for s in SETS}
+    if json_out:
+        print_json({"task": built.spec.name, "fingerprint": built.fingerprint["fingerprint"],
+                    "rules": report, "closest": closest})
+        return
+    head, rows = report_rows(report)
+    show(table(*head, rows=rows, ident=1,
+               title=f"{built.spec.name}: rule targets against the true mixtures (tv, js: "
+                     "lower is closer; accuracy: top class = the truth's)"))
+    for s in SETS:
+        out.print(f"closest on {s} clips: " + ", ".join(f"{m} {r or '-'}"
+                                                        for m, r in closest[s].items()))

@@ -17,7 +17,10 @@ class ReadResult:
 
     ``drops`` maps a documented reason to the number of ratings (or clips, as
     the reason says) left out; ``files`` lists the source files read;
-    ``counts_only`` is true when the source has no rater ids.
+    ``counts_only`` is true when the source has no rater ids.  ``truth``, for
+    a simulated corpus only, holds each clip's known answer distribution
+    (index utterance id, one column per source label), which the scorer shows
+    as the ``oracle`` reference row.
     """
 
     table: pd.DataFrame
@@ -25,6 +28,7 @@ class ReadResult:
     files: list[str] = field(default_factory=list)
     counts_only: bool = False
     notes: list[str] = field(default_factory=list)
+    truth: pd.DataFrame | None = None
 
 
 def expand_counts(counts: pd.DataFrame, label_columns: dict[str, str]) -> pd.DataFrame:

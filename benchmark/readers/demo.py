@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..demo import ensure_demo_corpus
+from ..demo.profiles import EMOTIONS, LETTERS
 from ..errors import InputError
 from ..ratings import check_columns
 from .base import ReadResult
@@ -44,4 +45,9 @@ def read_demo(source: str | Path | None = None, **_: object) -> ReadResult:
     )
     table["session"] = None
     table["source"] = str(votes_file)
-    return ReadResult(table=table, files=[str(clips_file), str(votes_file)])
+    answer = [f"answer_{e}" for e in EMOTIONS]
+    truth = None
+    if set(answer) <= set(clips.columns):  # version 2 and later store the known truth
+        truth = clips.set_index("utterance_id")[answer].astype(float)
+        truth.columns = list(LETTERS)
+    return ReadResult(table=table, files=[str(clips_file), str(votes_file)], truth=truth)

@@ -2,9 +2,12 @@
 
 Two labs whose fingerprints agree score the same clips against the same
 targets.  A cell's digest is the SHA-256 of its sorted lines
-``<utterance id>\\t<target>``, where the target is the class name for MR/PR
-and the vote distribution with 6 decimals for AR (before smoothing; the
-smoothing epsilon is part of the task's configuration hash).  The task
+``<utterance id>\\t<target>``, where the target is the class name for MR/PR,
+the vote distribution with 6 decimals for AR (before smoothing; the
+smoothing epsilon is part of the task's configuration hash), and for the
+model rules DS/DS1 the consensus class name and the posterior with 4 decimals
+(an EM fit, so 4 decimals keep the digest safe from last-bit differences
+between machines while every target that matters is pinned).  The task
 fingerprint hashes the configuration hash and every cell digest.
 """
 
@@ -18,6 +21,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import FingerprintMismatch
+from ..vocab import MODEL_RULES
+
+#: Decimals of a model rule's posterior in a cell digest.
+MODEL_DECIMALS = 4
 
 
 def cell_digest(
@@ -28,6 +35,9 @@ def cell_digest(
     for i in order:
         if rule == "AR":
             target = ",".join(f"{v:.6f}" for v in targets[i])
+        elif rule in MODEL_RULES:
+            target = classes[int(labels[i])] + "\t" + ",".join(
+                f"{v:.{MODEL_DECIMALS}f}" for v in targets[i])
         else:
             target = classes[int(labels[i])]
         h.update(f"{ids[i]}\t{target}\n".encode())

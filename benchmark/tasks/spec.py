@@ -21,7 +21,7 @@ from .. import metrics as _metrics
 from .. import rater_metrics as _rater_metrics
 from ..errors import InputError
 from ..ratings import OTHER, QUESTIONS
-from ..rules import RULES
+from ..vocab import DEFAULT_RULES, MODEL_RULES, RULES
 
 #: Metric names a task may list (implemented by the scorer: metrics.ALL).
 METRICS = _metrics.ALL
@@ -45,8 +45,12 @@ _KEYS = {
     "license",
     "frozen",
     "uar_classes",  # UAR class convention, not a target setting
+    "aggregation",  # settings of the model rules (DS, DS1)
     "raters",  # rater-level evaluation options (docs/methods.md#rater-eval), not targets
 }
+#: Whose confusion matrices DS fits: one per rater (``raters``), one for all votes
+#: (``pooled``), or per rater when every vote has a rater id (``auto``).
+DS_WORKERS = ("auto", "raters", "pooled")
 #: Keys of the task file's ``raters`` mapping and what each must be.
 RATER_KEYS = {"test_disjoint": "true or false", "min_votes": "a whole number >= 1"}
 
@@ -88,6 +92,8 @@ class TaskSpec:
     #: UAR averages recall over the classes ``present`` in each test set or over ``all``
     #: classes. A scoring convention, not a target setting: it is not in the fingerprint.
     uar_classes: str = "present"
+    #: DS / DS1 workers: ``auto``, ``raters`` or ``pooled`` (:data:`DS_WORKERS`).
+    ds_workers: str = "auto"
     #: Rater-level metrics count only the votes of test raters who rated none of the
     #: fold's training or development clips (``raters: {test_disjoint: true}``).
     #: A scoring convention (docs/methods.md#rater-eval): not in the fingerprint.
@@ -112,11 +118,44 @@ class TaskSpec:
             "group_by": self.group_by,
             "folds": [{"test": list(f.test), "dev": list(f.dev)} for f in self.folds],
             "mr_exclusions": sorted(self.mr_exclusions),
+            # only with a model rule, so the hashes of tasks without one stay as frozen
+            **({"aggregation": {**_aggregation_settings(), "workers": self.ds_workers}}
+               if set(self.rules) & set(MODEL_RULES) else {}),
         }
 
     def config_hash(self) -> str:
         blob = json.dumps(self.target_config(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _aggregation_settings() -> dict[str, Any]:
+    from ..aggregation import settings
+
+    return settings()
+
+
+def _rules(value: Any, file: Path) -> tuple[str, ...]:
+    """The task's rules: known names, no repeats, at least one (default MR, PR, AR)."""
+    known = ", ".join(RULES)
+    if not isinstance(value, list) or not value:
+        raise InputError(f"rules must be a non-empty list of rule names, got {value!r}",
+                         file=file, fix=f"e.g. rules: [{', '.join(DEFAULT_RULES)}]; known: "
+                                        f"{known}")
+    rules = tuple(str(v) for v in value)
+    unknown = [r for r in rules if r not in RULES]
+    if unknown:
+        import difflib
+
+        hints = [f"{r!r} (did you mean {close[0]!r}?)" if close else repr(r)
+                 for r in unknown
+                 for close in [difflib.get_close_matches(r.upper(), RULES, n=1)]]
+        raise InputError(f"rules must be names serbench knows; unknown rule(s): "
+                         f"{', '.join(hints)}", file=file,
+                         fix=f"use rule names from {known} (upper case)")
+    twice = sorted({r for r in rules if rules.count(r) > 1})
+    if twice:
+        raise InputError(f"rules must each be listed once; repeated: {twice}", file=file)
+    return rules
 
 
 def _need(d: dict, key: str, kind: type | tuple[type, ...], file: Path, where: str = "") -> Any:
@@ -188,9 +227,7 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
     smoothing = float(data.get("smoothing", 0.05))
     if not 0.0 <= smoothing < 1.0:
         raise InputError("smoothing must be in [0, 1)", file=file)
-    rules = _strs(data.get("rules", list(RULES)), "rules", file)
-    if not set(rules) <= set(RULES) or not rules:
-        raise InputError(f"rules must be a non-empty subset of {RULES}", file=file)
+    rules = _rules(data.get("rules", list(DEFAULT_RULES)), file)
     folds_d = _need(data, "folds", dict, file)
     group_by = str(folds_d.get("group_by", "speaker_id"))
     if group_by not in GROUP_COLUMNS:
@@ -221,6 +258,17 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
     if primary not in metrics:
         raise InputError(f"primary_metric {primary!r} is not among metrics", file=file)
     excl = data.get("mr_exclusions") or {}
+    aggregation = data.get("aggregation") or {}
+    if not isinstance(aggregation, dict) or set(aggregation) - {"workers"}:
+        raise InputError(f"aggregation must be a mapping with the key 'workers', got "
+                         f"{aggregation!r}", file=file,
+                         fix="e.g. aggregation: {workers: pooled}")
+    ds_workers = str(aggregation.get("workers", "auto"))
+    if ds_workers not in DS_WORKERS:
+        raise InputError(f"aggregation.workers must be one of {DS_WORKERS}, not {ds_workers!r}",
+                         file=file, fix="pooled: one confusion matrix for every vote; raters: "
+                                        "one per rater (needs rater ids); auto: raters when "
+                                        "every vote has an id")
     return TaskSpec(
         name=name,
         version=int(data.get("version", 1)),
@@ -245,6 +293,7 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
         frozen=_frozen(data.get("frozen", True), file),
         path=file,
         uar_classes=uar_classes,
+        ds_workers=ds_workers,
         **_raters(data.get("raters"), file),
     )
 

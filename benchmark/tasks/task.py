@@ -20,11 +20,13 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__, agreement, atomic, paths
+from .. import aggregation as agg
 from .. import ratings as rt
 from ..errors import InputError, NotPrepared, SerbenchError
 from ..readers import get_reader
 from ..rules import RuleResult, apply_rule
 from ..targets import label_smooth
+from ..vocab import MODEL_RULES
 from . import fingerprint as fpr
 from . import manifest as mf
 from .registry import get_spec, task_dir
@@ -35,8 +37,9 @@ from .spec import TaskSpec
 class Split:
     """The clips of one (fold, split, rule) cell and their targets.
 
-    ``targets`` are unsmoothed (one-hot for MR/PR, distribution for AR);
-    ``labels`` the consensus class (-1 for a tied AR clip).
+    ``targets`` are unsmoothed (one-hot for MR/PR, distribution for AR, the
+    Dawid-Skene posterior for DS/DS1); ``labels`` the consensus class (-1 for a tied
+    AR clip; the posterior's argmax for DS/DS1).
     """
 
     fold: int
@@ -56,9 +59,12 @@ class Split:
 class Task:
     """A task built from a validated, label-mapped ratings table."""
 
-    def __init__(self, spec: TaskSpec, ratings: pd.DataFrame) -> None:
+    def __init__(self, spec: TaskSpec, ratings: pd.DataFrame,
+                 truth: pd.DataFrame | None = None) -> None:
         self.spec = spec
         self.ratings = ratings
+        #: Known answer distribution per clip (simulated corpora only): the oracle row.
+        self.truth = truth
         self.counts = rt.vote_counts(ratings, spec.classes, spec.question)
         self.meta = rt.utterances(ratings).loc[self.counts.ids]
 
@@ -72,9 +78,46 @@ class Task:
         return self.manifest.set_index("utterance_id").loc[self.counts.ids]
 
     @cached_property
+    def votes(self) -> agg.Votes:
+        """Every in-set vote with its worker, as the task's ``aggregation.workers`` asks.
+
+        ``auto``: each rater where every vote has a rater id, else pooled; ``pooled``:
+        one pseudo-worker (the same targets whether or not the source has rater ids);
+        ``raters``: each rater, an error when a vote has no id.
+        """
+        if self.spec.ds_workers == "pooled":
+            return agg.pooled_votes(self.counts.counts)
+        votes = agg.task_votes(self.ratings, self.counts.ids, self.spec.classes,
+                               self.spec.question, self.counts.counts)
+        if self.spec.ds_workers == "raters" and votes.mode != "raters":
+            raise InputError(f"task {self.spec.name} fits Dawid-Skene per rater "
+                             "(aggregation.workers: raters), but some votes have no rater id",
+                             file=self.spec.path or "task.yaml",
+                             fix="prepare it from a source with rater ids, or set "
+                                 "aggregation.workers to pooled or auto")
+        return votes
+
+    @cached_property
+    def _model_rules(self) -> dict[str, tuple[RuleResult, agg.DSFit]]:
+        return {rule: agg.model_rule(rule, self.counts.counts, self.votes)
+                for rule in self.spec.rules if rule in MODEL_RULES}
+
+    @property
+    def aggregation(self) -> dict[str, agg.DSFit]:
+        """The model-based rules' fits (DS, DS1), once over every clip of the task.
+
+        Labels only, no audio; deterministic (serbench.aggregation), so the
+        targets are frozen by the fingerprint like the vote-count rules'.
+        """
+        return {rule: fit for rule, (_, fit) in self._model_rules.items()}
+
+    @cached_property
     def _rules(self) -> dict[str, RuleResult]:
-        out = {}
+        out: dict[str, RuleResult] = {}
         for rule in self.spec.rules:
+            if rule in MODEL_RULES:
+                out[rule] = self._model_rules[rule][0]
+                continue
             res = apply_rule(
                 rule, self.counts.counts, self.counts.other,
                 denominator=self.spec.mr_denominator,  # type: ignore[arg-type]
@@ -153,6 +196,22 @@ class Task:
                            "biases agreement low (prepare the raw corpus for a real figure)"}
         return {**agreement.summary(self.counts.counts), "why": None}
 
+    def _aggregation_summary(self) -> dict[str, Any]:
+        """Per model rule: workers (raters / pooled), iterations, convergence, and a note."""
+        out: dict[str, Any] = {}
+        for rule, fit in self.aggregation.items():
+            note = None
+            if self.spec.reader == "released-labels":
+                note = ("fitted to the recovered minimal counts of a released-label file (a "
+                        "unanimous clip counts as one vote), so posteriors are flatter than "
+                        "on the raw counts")
+            elif fit.mode == "pooled" and self.spec.ds_workers == "pooled":
+                note = "pooled by the task (aggregation.workers): one confusion matrix for all"
+            elif fit.mode == "pooled":
+                note = "no rater ids in the ratings: one confusion matrix shared by all votes"
+            out[rule] = {**fit.summary(), "note": note}
+        return out
+
     def summary(self) -> dict[str, Any]:
         """Counts per fold, rule and split with class distributions (the ``show --json`` body)."""
         k = self.spec.k
@@ -164,7 +223,7 @@ class Task:
                 cell: dict[str, Any] = {}
                 for split in mf.SPLITS:
                     s = self.split(f, split, rule)
-                    if rule == "AR":
+                    if rule == "AR":  # soft targets without a consensus on ties
                         dist = (
                             [round(float(v), 3) for v in s.targets.sum(axis=0)]
                             if len(s)
@@ -200,6 +259,7 @@ class Task:
             "rules": totals,
             # over the task's classes (out-of-set votes left out), clips with >= 2 votes
             "agreement": self._agreement(),
+            **({"aggregation": self._aggregation_summary()} if self.aggregation else {}),
             "dropped": {
                 "no_in_set_vote": no_vote,
                 "mr_exclusions": {"ids": excluded, "reason": self.spec.mr_exclusion_reason},
@@ -211,8 +271,34 @@ class Task:
 # --------------------------------------------------------------------------- building
 
 
-def build_ratings(spec: TaskSpec, source: str | Path | None) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Run the task's reader on ``source``, validate and map labels."""
+#: The prepared task's known truth (simulated corpora only), beside ratings.parquet.
+TRUTH_FILE = "truth.csv"
+
+
+def _truth(spec: TaskSpec, truth: pd.DataFrame | None) -> pd.DataFrame | None:
+    """A simulated corpus's known answer distributions over the task's classes (or None).
+
+    Source labels map to classes with the task's ``label_map``; shares of labels
+    outside the class set are dropped and the rest renormalised, as the AR
+    targets drop out-of-set votes.
+    """
+    if truth is None:
+        return None
+    out = pd.DataFrame(0.0, index=truth.index.astype(str), columns=list(spec.classes))
+    for label, cls in spec.label_map.items():
+        if label in truth.columns and cls in out.columns:
+            out[cls] += truth[label].to_numpy(dtype=float)
+    total = out.sum(axis=1)
+    return out[total > 0].div(total[total > 0], axis=0)
+
+
+def build_ratings(spec: TaskSpec, source: str | Path | None
+                  ) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
+    """Run the task's reader on ``source``, validate and map labels.
+
+    Returns the ratings table, the provenance and, for a simulated corpus, the
+    known truth (see :func:`_truth`).
+    """
     reader = get_reader(spec.reader)
     result = reader(source, **spec.reader_options)
     table = rt.validate(result.table, name=", ".join(result.files) or spec.reader)
@@ -232,7 +318,7 @@ def build_ratings(spec: TaskSpec, source: str | Path | None) -> tuple[pd.DataFra
         "serbench": __version__,
         "prepared_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    return table, provenance
+    return table, provenance, _truth(spec, result.truth)
 
 
 def _sample_rate_notes(table: pd.DataFrame) -> list[str]:
@@ -307,8 +393,8 @@ def prepare(name: str, source: str | Path | None = None, *,
         from ..demo import ensure_demo_corpus
 
         ensure_demo_corpus(progress)
-    table, provenance = build_ratings(spec, source)
-    task = Task(spec, table)
+    table, provenance, truth = build_ratings(spec, source)
+    task = Task(spec, table, truth)
     check_frozen(task)
     provenance["fingerprint"] = task.fingerprint["fingerprint"]
     provenance["frozen"] = spec.frozen
@@ -318,6 +404,11 @@ def prepare(name: str, source: str | Path | None = None, *,
             f"{provenance['fingerprint'][:12]} and the rule counts with other labs, or freeze "
             f"it with serbench tasks freeze {name} --source DIR")]
     cache = paths.task_cache(name)
+    truth_file = cache / TRUTH_FILE
+    if truth is not None:
+        atomic.write_text(truth_file, truth.to_csv(float_format="%.6f", lineterminator="\n"))
+    else:
+        truth_file.unlink(missing_ok=True)
     rt.save(
         table,
         cache / "ratings.parquet",
@@ -332,6 +423,8 @@ def load_task(name: str, *, check: bool = True,
     """A prepared task (the demo is prepared on first use; others need ``serbench prepare``)."""
     spec = get_spec(name)
     table_path = paths.task_cache(name) / "ratings.parquet"
+    if spec.reader == "demo" and table_path.exists() and _stale_demo(spec):
+        table_path.unlink()  # prepared from an older demo version: regenerate
     if not table_path.exists():
         if spec.reader == "demo":
             return prepare(name, progress=progress)[0]
@@ -339,10 +432,18 @@ def load_task(name: str, *, check: bool = True,
             f"task {name!r} is not prepared yet; run: serbench prepare {name} --source DIR"
             + (f"\n  source: {spec.source}" if spec.source else "")
         )
-    task = Task(spec, rt.load(table_path))
+    truth_file = table_path.parent / TRUTH_FILE
+    truth = pd.read_csv(truth_file, index_col=0, dtype={0: str}) if truth_file.exists() else None
+    task = Task(spec, rt.load(table_path), truth)
     if check:
         check_frozen(task)
     return task
+
+
+def _stale_demo(spec: TaskSpec) -> bool:
+    """Whether the prepared demo was built from another demo version than the frozen one."""
+    prov, frozen = provenance(spec.name), frozen_fingerprint(spec)
+    return bool(prov and frozen and prov.get("fingerprint") != frozen.get("fingerprint"))
 
 
 def provenance(name: str) -> dict[str, Any] | None:
@@ -353,8 +454,8 @@ def provenance(name: str) -> dict[str, Any] | None:
 def freeze(name: str, source: str | Path | None = None) -> Task:
     """Write ``manifest.csv`` and ``fingerprint.json`` for a task from a source (maintainers)."""
     spec = get_spec(name)
-    table, _ = build_ratings(spec, source)
-    task = Task(spec, table)
+    table, _, truth = build_ratings(spec, source)
+    task = Task(spec, table, truth)
     tdir = task_dir(name)
     mf.write_manifest(tdir / "manifest.csv", task.manifest)
     atomic.write_json(tdir / "fingerprint.json", task.fingerprint)
