@@ -89,3 +89,18 @@ def test_a_record_of_an_older_demo_version_is_refused(home, tmp_path):
     assert r.returncode == 2, r.stderr
     assert "d3b6edddfddf" in r.stderr and "version 2" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_paired_vote_ratio_by_hand():
+    """vote_ll differences are ratios of per-clip sums (log-likelihood / votes) per fold and seed."""
+    from serbench.recipes.heterogeneity import _paired
+
+    den1, den2 = np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0])
+    fa = {1: {0: (np.array([-1.0, -2.0, -3.0]), den1), 1: (np.array([-1.0, -1.0, -1.0]), den1)},
+          2: {0: (np.array([-2.0, -2.0]), den2), 1: (np.array([-4.0, -2.0]), den2)}}
+    fb = {1: {0: (np.array([-2.0, -2.0, -2.0]), den1), 1: (np.array([-2.0, -2.0, -2.0]), den1)},
+          2: {0: (np.array([-3.0, -3.0]), den2), 1: (np.array([-3.0, -3.0]), den2)}}
+    res = _paired(fa, fb, 200, 0)
+    # fold 1: seed 0 (-6 + 6) / 6 = 0, seed 1 (-3 + 6) / 6 = 0.5; fold 2: 2 / 4, 0 / 4
+    assert res.seed_diffs == pytest.approx([0.25, 0.25])
+    assert res.diff == pytest.approx(0.25) and res.ci[0] <= 0.25 <= res.ci[1]

@@ -19,6 +19,10 @@ Each comparison is judged on three scores:
   answer distribution (the rater pool's expected vote), i.e. the expected
   negative log-likelihood of a random rater's vote, free of the sampling
   noise of 4-12 votes; lower is better;
+* ``vote_ll``: the mean log-likelihood of each test rater's own answer (nats
+  per vote, serbench.rater_metrics), with the submission's per-rater
+  prediction where it has one (rater fusion's heads, the crowd layer's maps);
+  higher is better;
 * the task's primary metric on the AR test set (AUPRC against the observed
   votes' 1/K bits);
 * UAR on the MR test set (the paper's consensus evaluation).
@@ -67,7 +71,8 @@ COMPARISONS: tuple[tuple[str, str, str], ...] = (
 )
 #: The scores of every comparison: (name, test rule, lower is better).
 SCORES: tuple[tuple[str, str, bool], ...] = (
-    ("truth_ce", "AR", True), ("auprc", "AR", False), ("uar", "MR", False))
+    ("truth_ce", "AR", True), ("vote_ll", "AR", False), ("auprc", "AR", False),
+    ("uar", "MR", False))
 
 
 @dataclass(frozen=True)
@@ -135,14 +140,76 @@ class TruthPair:
     seed_agreement: str
 
 
-def _per_fold(task: Task, cells: Loaded) -> dict[int, dict[int, np.ndarray]]:
-    """{fold: {seed: per-clip truth_ce over the fold's AR test clips}}."""
+def _per_fold(task: Task, cells: Loaded) -> dict[int, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """{fold: {seed: (per-clip truth_ce, ones)}} over the fold's AR test clips."""
     assert task.truth is not None
-    out: dict[int, dict[int, np.ndarray]] = {}
+    out: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
     for key, ids, p in cells:
         t = task.truth.reindex(ids.astype(str)).to_numpy(dtype=np.float64)
-        out.setdefault(key.fold, {})[key.seed] = truth_ce(t, p)
+        out.setdefault(key.fold, {})[key.seed] = (truth_ce(t, p), np.ones(len(ids)))
     return out
+
+
+def _vote_ll_per_fold(task: Task, cells: Loaded, raters: dict[tuple[int, int], Any]
+                      ) -> dict[int, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """{fold: {seed: (per-clip summed vote log-likelihood, per-clip counted votes)}}.
+
+    Each counted vote (serbench.rater_eval) is scored with the submission's
+    distribution for that rater (``predict_rater_proba``) when the cell stored
+    one, else with its clip distribution, as the scorer's ``vote_ll`` does.
+    """
+    from .. import rater_eval as RE
+
+    out: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
+    for key, ids, p in cells:
+        fv = RE.fold_votes(task, key.fold)
+        if not len(fv.vote):
+            continue
+        if not np.array_equal(fv.ids.astype(str), ids.astype(str)):
+            raise ValueError(f"fold {key.fold}: prediction rows are not the AR test clips")
+        rp = raters.get((key.fold, key.seed))
+        q = (rp.for_votes(fv.ids[fv.clip], fv.rater) if rp is not None
+             else (p / p.sum(axis=1, keepdims=True))[fv.clip])
+        ll = np.log(np.maximum(q[np.arange(len(fv.vote)), fv.vote], 1e-8))
+        out.setdefault(key.fold, {})[key.seed] = (
+            np.bincount(fv.clip, weights=ll, minlength=len(fv.ids)),
+            np.bincount(fv.clip, minlength=len(fv.ids)).astype(np.float64))
+    return out
+
+
+def _paired(fa: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]],
+            fb: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]], n_resamples: int,
+            seed: int) -> TruthPair:
+    """Mean over folds of the per-seed ratio ``sum(num_a - num_b) / sum(den)`` over clips.
+
+    Hierarchical bootstrap: per fold, each resample draws the training seeds
+    with replacement, then the fold's clips with replacement (the same clips for
+    every seed and both sides).
+    """
+    folds = sorted(set(fa) & set(fb))
+    seeds = sorted(set.intersection(*[set(fa[f]) & set(fb[f]) for f in folds])) if folds else []
+    if not seeds:
+        raise ValueError("the two arms share no cell")
+    boot = np.zeros(n_resamples)
+    point = 0.0
+    per_seed = np.zeros(len(seeds))
+    for i, fold in enumerate(folds):
+        d = np.stack([fa[fold][s][0] - fb[fold][s][0] for s in seeds])  # [S, N]
+        den = fa[fold][seeds[0]][1]
+        ratio = d.sum(axis=1) / den.sum()
+        point += ratio.mean()
+        per_seed += ratio
+        stats = np.vstack([d, den[None]]).T.astype(np.float32)  # [N, S + 1]
+        sums = np.vstack([bs.chunk_sums(w, stats) for w in
+                          bs.resample_weights(d.shape[1], n_resamples, (seed, fold))])
+        boot += bs.seed_resampled_mean((sums[:, :-1] / sums[:, -1:]).T, (seed, fold, i))
+    boot /= len(folds)
+    per_seed /= len(folds)
+    sign = np.sign(point / len(folds))
+    agree = int((np.sign(per_seed) == sign).sum())
+    return TruthPair(float(point / len(folds)), bs.percentile_interval(boot),
+                     bs.paired_p_value(boot), [float(x) for x in per_seed],
+                     f"{agree}/{len(seeds)}")
 
 
 def paired_truth(task: Task, a: Loaded, b: Loaded, *, n_resamples: int = 1000,
@@ -153,28 +220,15 @@ def paired_truth(task: Task, a: Loaded, b: Loaded, *, n_resamples: int = 1000,
     sides; each resample draws the seeds with replacement, then the fold's
     clips with replacement (the same clips for every seed), and averages.
     """
-    fa, fb = _per_fold(task, a), _per_fold(task, b)
-    folds = sorted(set(fa) & set(fb))
-    seeds = sorted(set.intersection(*[set(fa[f]) & set(fb[f]) for f in folds])) if folds else []
-    if not seeds:
-        raise ValueError("the two arms share no cell")
-    boot = np.zeros(n_resamples)
-    point = 0.0
-    per_seed = np.zeros(len(seeds))
-    for i, fold in enumerate(folds):
-        d = np.stack([fa[fold][s] - fb[fold][s] for s in seeds])  # [S, N]
-        point += d.mean()
-        per_seed += d.mean(axis=1)
-        clip = np.vstack([bs.chunk_sums(w, d.T.astype(np.float32)) for w in
-                          bs.resample_weights(d.shape[1], n_resamples, (seed, fold))])
-        boot += bs.seed_resampled_mean((clip / d.shape[1]).T, (seed, fold, i))
-    boot /= len(folds)
-    per_seed /= len(folds)
-    sign = np.sign(point / len(folds))
-    agree = int((np.sign(per_seed) == sign).sum())
-    return TruthPair(float(point / len(folds)), bs.percentile_interval(boot),
-                     bs.paired_p_value(boot), [float(x) for x in per_seed],
-                     f"{agree}/{len(seeds)}")
+    return _paired(_per_fold(task, a), _per_fold(task, b), n_resamples, seed)
+
+
+def paired_vote_ll(task: Task, a: Loaded, b: Loaded, raters_a: dict[tuple[int, int], Any],
+                   raters_b: dict[tuple[int, int], Any], *, n_resamples: int = 1000,
+                   seed: int = 0) -> TruthPair:
+    """Difference of the mean vote log-likelihood (nats per vote), paired on fold, seed, clip."""
+    return _paired(_vote_ll_per_fold(task, a, raters_a), _vote_ll_per_fold(task, b, raters_b),
+                   n_resamples, seed)
 
 
 # ----------------------------------------------------------------------------- rules vs truth
@@ -229,6 +283,17 @@ def _load(task: Task, runs: Path, arm: Arm, folds: list[int], seeds: list[int]) 
             # Paired on (fold, seed): every arm is presented under the AR rule's key.
             out.append((dataclasses.replace(k, train_rule="AR"), ids, p))
     return sorted(out, key=lambda x: (x[0].seed, x[0].fold))
+
+
+def _load_raters(task: Task, runs: Path, arm: Arm, folds: list[int], seeds: list[int]
+                 ) -> dict[tuple[int, int], Any]:
+    """{(fold, seed): the cell's per-rater predictions, or None} of one arm."""
+    from ..scoring import load_rater_probs
+
+    records, _ = find_records(runs / task.spec.name / arm.label)
+    return {(r.key.fold, r.key.seed): load_rater_probs(task, r) for r in records
+            if r.key.train_rule == arm.train_rule and r.key.fold in folds and
+            r.key.seed in seeds and r.data["task_fingerprint"] == task.fingerprint["fingerprint"]}
 
 
 def run(levels: Sequence[str], study_arms: list[Arm], *, runs: str | Path, folds: list[int],
@@ -304,6 +369,7 @@ def score(levels: Sequence[str], study_arms: list[Arm], *, runs: str | Path, fol
     for level in levels:
         task = level_task(level)
         loaded = {a.label: _load(task, runs, a, folds, seeds) for a in study_arms}
+        raters = {a.label: _load_raters(task, runs, a, folds, seeds) for a in study_arms}
         missing = [lb for lb, c in loaded.items() if not c]
         if missing:
             from ..errors import InputError
@@ -316,7 +382,10 @@ def score(levels: Sequence[str], study_arms: list[Arm], *, runs: str | Path, fol
                    for _, ids, p in cells]
             sc = [score_probs(task, k, ids, p, metrics=("auprc", "uar"), n_resamples=0)
                   for k, ids, p in cells]
+            vll = _vote_ll_per_fold(task, cells, raters[lb])
             means[lb] = {"truth_ce": float(np.mean(tce)),
+                         "vote_ll": float(np.mean([v[0].sum() / v[1].sum()
+                                                   for f in vll.values() for v in f.values()])),
                          "auprc": float(np.mean([s.point["AR"]["auprc"] for s in sc])),
                          "uar": float(np.mean([s.point["MR"]["uar"] for s in sc]))}
         info[level] = {"krippendorff_alpha": round(krippendorff_alpha(task.counts.counts), 4),
@@ -326,8 +395,11 @@ def score(levels: Sequence[str], study_arms: list[Arm], *, runs: str | Path, fol
             if a not in by_label or b not in by_label:
                 continue
             for name, test_rule, lower in SCORES:
-                if name == "truth_ce":
-                    tp = paired_truth(task, loaded[a], loaded[b], n_resamples=n_resamples)
+                if name in ("truth_ce", "vote_ll"):
+                    tp = paired_truth(task, loaded[a], loaded[b], n_resamples=n_resamples) \
+                        if name == "truth_ce" else paired_vote_ll(
+                            task, loaded[a], loaded[b], raters[a], raters[b],
+                            n_resamples=n_resamples)
                     diff, ci, p, sd, agree = tp.diff, tp.ci, tp.p, tp.seed_diffs, \
                         tp.seed_agreement
                 else:
@@ -365,6 +437,14 @@ def markdown(rep: Report) -> str:
         i = rep.level_info[level]
         lines.append(f"| {level} | {i['krippendorff_alpha']:.3f} | " + " | ".join(
             f"{i['means'][a['label']]['truth_ce']:.4f}" for a in rep.arms) + " |")
+    lines += ["", "Mean log-likelihood of each test rater's own answer (`vote_ll`, nats per "
+              "vote; rater fusion and the crowd layer with their per-rater outputs):", "",
+              "| level | " + " | ".join(a["label"] for a in rep.arms) + " |",
+              "|---|" + "---|" * len(rep.arms)]
+    for level in rep.levels:
+        i = rep.level_info[level]
+        lines.append(f"| {level} | " + " | ".join(
+            f"{i['means'][a['label']]['vote_ll']:.4f}" for a in rep.arms) + " |")
     lines += ["", "Which rule's test targets are closest to the true mixtures (all clips; a clip a "
               "rule drops counts as the uniform target). TV: total variation; acc: top class "
               "agrees with the truth's.", "",
@@ -407,7 +487,7 @@ def plot(rep: Report) -> str:
 
     plt.rcParams["svg.hashsalt"] = "serbench"
     scores = [s for s, _, _ in SCORES]
-    fig, axes = plt.subplots(1, len(scores), figsize=(4.2 * len(scores), 3.6), sharey=True)
+    fig, axes = plt.subplots(1, len(scores), figsize=(3.6 * len(scores), 3.6), sharey=True)
     questions = [q for _, _, q in COMPARISONS if any(r.question == q for r in rep.rows)]
     for ax, sname in zip(np.atleast_1d(axes), scores, strict=True):
         for j, level in enumerate(rep.levels):
@@ -419,6 +499,7 @@ def plot(rep: Report) -> str:
             ax.errorbar(d, y, xerr=[d - lo, hi - d], fmt="o", ms=4, capsize=2, label=level)
         ax.axvline(0.0, color="grey", lw=0.8)
         ax.set_title(sname + (" (lower is better)" if sname == "truth_ce" else ""), fontsize=9)
+        ax.tick_params(axis="x", labelsize=7)
         ax.set_yticks(np.arange(len(questions)), questions, fontsize=7)
     np.atleast_1d(axes)[0].legend(title="heterogeneity", fontsize=7, title_fontsize=7)
     fig.tight_layout()
