@@ -96,8 +96,7 @@ class CrowdLayerSubmission(BlstmFc):
                                 max_raters=c["max_raters"])
         dim = self.prepare_fit(train, spec)
         self.coverage = rater_answers(train.ids, train.ratings, spec.classes, raters).coverage()
-        base = BlstmNet(dim, spec.k, c["hidden"], c["layers"], c["fc"], c["dropout"],
-                        c["pooling"])
+        base = self.net(dim, spec.k)
         self.model = CrowdBlstm(base, spec.k, len(raters), c["kind"])
         objective = CrowdObjective(spec, raters, c["consensus"], c["consensus_weight"],
                                    c["reduction"])
