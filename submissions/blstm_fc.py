@@ -82,19 +82,32 @@ def random_crops(x: torch.Tensor, lengths: torch.Tensor, shortest: float,
     return out * mask.to(out.device)[..., None].to(out.dtype), keep
 
 
+def mean_std(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Mean and standard deviation over each sequence's valid frames: [B, T, D] -> [B, 2 D]."""
+    lengths = lengths.to(x.device)
+    mean = training.masked_mean(x, lengths)
+    sq = training.masked_mean(x * x, lengths)
+    return torch.cat([mean, (sq - mean * mean).clamp_min(1e-6).sqrt()], dim=-1)
+
+
 class BlstmNet(nn.Module):
     """BLSTM -> pooling -> FC head.
 
     ``input_noise`` (std of Gaussian noise added to the normalised inputs) and ``crop``
     (random crops of at least that fraction of each clip) are training-time
-    augmentations only; evaluation sees the whole clip, noise-free.
+    augmentations only; evaluation sees the whole clip, noise-free.  ``input_stats``
+    also feeds the head the mean and standard deviation of the input frames (a skip
+    connection: the simplest functionals of the same low-level descriptors).
     """
 
     def __init__(self, dim: int, k: int, hidden: int, layers: int, fc: int, dropout: float,
-                 pooling: str, input_noise: float = 0.0, crop: float = 1.0) -> None:
+                 pooling: str, input_noise: float = 0.0, crop: float = 1.0,
+                 input_stats: bool = False) -> None:
         super().__init__()
         self.lstm = nn.LSTM(dim, hidden, num_layers=layers, batch_first=True, bidirectional=True)
-        self.head = head((4 if pooling == "meanstd" else 2) * hidden, fc, dropout, k)
+        pooled = (4 if pooling == "meanstd" else 2) * hidden
+        self.head = head(pooled + (2 * dim if input_stats else 0), fc, dropout, k)
+        self.input_stats = input_stats
         self.pooling = pooling
         self.input_noise, self.crop = input_noise, crop
         if pooling == "attention":  # additive attention over frames (one score per frame)
@@ -112,9 +125,10 @@ class BlstmNet(nn.Module):
             x = x + self.input_noise * torch.randn_like(x) * mask[..., None]
         return x, lengths
 
-    def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor, augment: bool = True
+               ) -> torch.Tensor:
         """Pooled BLSTM state [B, 2 * hidden] ([B, 4 * hidden] for ``meanstd``)."""
-        if self.training:
+        if self.training and augment:
             x, lengths = self.augment(x, lengths)
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, (h, _) = self.lstm(packed)
@@ -126,14 +140,18 @@ class BlstmNet(nn.Module):
                 lengths.to(out.device)[:, None]
             scores = self.score(out).squeeze(-1).masked_fill(~valid, float("-inf"))
             return (torch.softmax(scores, dim=1)[..., None] * out).sum(1)
-        mean = training.masked_mean(out, lengths.to(out.device))
         if self.pooling == "meanstd":  # statistics pooling: mean and std over valid frames
-            sq = training.masked_mean(out * out, lengths.to(out.device))
-            return torch.cat([mean, (sq - mean * mean).clamp_min(1e-6).sqrt()], dim=-1)
-        return mean
+            return mean_std(out, lengths)
+        return training.masked_mean(out, lengths.to(out.device))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encode(x, lengths))
+        if not self.input_stats:
+            return self.head(self.encode(x, lengths))
+        if self.training:  # the same crop and noise for the BLSTM and the input statistics
+            x, lengths = self.augment(x, lengths)
+        with torch.no_grad():
+            stats = mean_std(x, lengths)
+        return self.head(torch.cat([self.encode(x, lengths, augment=False), stats], dim=-1))
 
 
 def temperature_kinds() -> tuple[str, ...]:
@@ -154,7 +172,8 @@ class BlstmFc(Submission):
                  cooc_mode: str = "across_rater", cooc_norm: str = "global_max",
                  normalisation: str = "global", group_column: str = "speaker_id",
                  temperature: str = "none", weight_decay: float = 0.0,
-                 frame_pool: str = "skip", input_noise: float = 0.0, crop: float = 1.0) -> None:
+                 frame_pool: str = "skip", input_noise: float = 0.0, crop: float = 1.0,
+                 input_stats: bool = False) -> None:
         super().__init__(feature=feature, hidden=hidden, layers=layers, fc=fc, dropout=dropout,
                          pooling=pooling, loss=loss, lr=lr, batch_size=batch_size,
                          max_epochs=max_epochs, patience=patience, frame_step=frame_step,
@@ -163,7 +182,7 @@ class BlstmFc(Submission):
                          cooc_norm=cooc_norm, normalisation=normalisation,
                          group_column=group_column, temperature=temperature,
                          weight_decay=weight_decay, frame_pool=frame_pool,
-                         input_noise=input_noise, crop=crop,
+                         input_noise=input_noise, crop=crop, input_stats=input_stats,
                          transductive=normalisation == "group")
         if feature not in ("logmel", "egemaps"):
             raise ValueError("feature must be 'logmel' or 'egemaps'")
@@ -250,7 +269,8 @@ class BlstmFc(Submission):
         """The configured network for ``dim`` features per (10 ms) frame and ``k`` classes."""
         c = self.c
         return BlstmNet(self.input_dim(dim), k, c["hidden"], c["layers"], c["fc"], c["dropout"],
-                        c["pooling"], input_noise=c["input_noise"], crop=c["crop"])
+                        c["pooling"], input_noise=c["input_noise"], crop=c["crop"],
+                        input_stats=c["input_stats"])
 
     def fit(self, train: Data, dev: Data, spec: FitSpec) -> None:
         dim = self.prepare_fit(train, spec)
