@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from serbench.baselines.blstm_fc import BlstmFc, BlstmNet, random_crops, reduce_frames
+from serbench.baselines.blstm_fc import BlstmFc, BlstmNet, mean_std, random_crops, reduce_frames
 
 X = np.arange(10, dtype=np.float32).reshape(5, 2)  # frames [0,1], [2,3], [4,5], [6,7], [8,9]
 
@@ -80,3 +80,21 @@ def test_stacked_input_size_and_bad_options():
                 {"frame_step": 0}, {"pooling": "max"}):
         with pytest.raises(ValueError):
             BlstmFc(**bad)  # type: ignore[arg-type]
+
+
+def test_mean_std_over_valid_frames_only():
+    x = torch.tensor([[[1.0], [3.0], [100.0]], [[2.0], [2.0], [2.0]]])  # row 0: 2 valid frames
+    out = mean_std(x, torch.tensor([2, 3]))
+    # row 0: mean 2, std sqrt(((1-2)^2 + (3-2)^2) / 2) = 1; row 1: mean 2, std 0 (floored)
+    assert torch.allclose(out, torch.tensor([[2.0, 1.0], [2.0, 1e-3]]), atol=1e-6)
+
+
+def test_input_stats_reach_the_head():
+    torch.manual_seed(0)
+    net = BlstmNet(3, 4, hidden=5, layers=1, fc=8, dropout=0.0, pooling="meanstd",
+                   input_stats=True).eval()
+    assert net.head[0].in_features == 4 * 5 + 2 * 3
+    x = torch.randn(2, 6, 3)
+    lengths = torch.tensor([6, 4])
+    z = torch.cat([net.encode(x, lengths), mean_std(x, lengths)], dim=-1)
+    assert torch.allclose(net(x, lengths), net.head(z))
