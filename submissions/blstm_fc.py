@@ -97,13 +97,18 @@ class BlstmNet(nn.Module):
     (random crops of at least that fraction of each clip) are training-time
     augmentations only; evaluation sees the whole clip, noise-free.  ``input_stats``
     also feeds the head the mean and standard deviation of the input frames (a skip
-    connection: the simplest functionals of the same low-level descriptors).
+    connection: the simplest functionals of the same low-level descriptors); with it,
+    ``centre`` subtracts each clip's own mean from the frames the BLSTM sees, so that the
+    recurrent path models the contours and the levels reach the head through the statistics.
     """
 
     def __init__(self, dim: int, k: int, hidden: int, layers: int, fc: int, dropout: float,
                  pooling: str, input_noise: float = 0.0, crop: float = 1.0,
-                 input_stats: bool = False) -> None:
+                 input_stats: bool = False, centre: bool = False) -> None:
         super().__init__()
+        if centre and not input_stats:
+            raise ValueError("centre needs input_stats (the clip means would be lost)")
+        self.centre = centre
         self.lstm = nn.LSTM(dim, hidden, num_layers=layers, batch_first=True, bidirectional=True)
         pooled = (4 if pooling == "meanstd" else 2) * hidden
         self.head = head(pooled + (2 * dim if input_stats else 0), fc, dropout, k)
@@ -149,8 +154,11 @@ class BlstmNet(nn.Module):
             return self.head(self.encode(x, lengths))
         if self.training:  # the same crop and noise for the BLSTM and the input statistics
             x, lengths = self.augment(x, lengths)
-        with torch.no_grad():
-            stats = mean_std(x, lengths)
+        stats = mean_std(x, lengths)
+        if self.centre:  # the BLSTM sees the frames around the clip's own mean
+            valid = torch.arange(x.shape[1], device=x.device)[None, :] < \
+                lengths.to(x.device)[:, None]
+            x = (x - stats[:, None, :x.shape[2]]) * valid[..., None].to(x.dtype)
         return self.head(torch.cat([self.encode(x, lengths, augment=False), stats], dim=-1))
 
 
@@ -173,7 +181,7 @@ class BlstmFc(Submission):
                  normalisation: str = "global", group_column: str = "speaker_id",
                  temperature: str = "none", weight_decay: float = 0.0,
                  frame_pool: str = "skip", input_noise: float = 0.0, crop: float = 1.0,
-                 input_stats: bool = False) -> None:
+                 input_stats: bool = False, centre: bool = False) -> None:
         super().__init__(feature=feature, hidden=hidden, layers=layers, fc=fc, dropout=dropout,
                          pooling=pooling, loss=loss, lr=lr, batch_size=batch_size,
                          max_epochs=max_epochs, patience=patience, frame_step=frame_step,
@@ -183,6 +191,7 @@ class BlstmFc(Submission):
                          group_column=group_column, temperature=temperature,
                          weight_decay=weight_decay, frame_pool=frame_pool,
                          input_noise=input_noise, crop=crop, input_stats=input_stats,
+                         centre=centre,
                          transductive=normalisation == "group")
         if feature not in ("logmel", "egemaps"):
             raise ValueError("feature must be 'logmel' or 'egemaps'")
@@ -196,6 +205,8 @@ class BlstmFc(Submission):
             raise ValueError("frame_step must be at least 1")
         if input_noise < 0:
             raise ValueError("input_noise is a standard deviation: 0 or more")
+        if centre and not input_stats:
+            raise ValueError("centre needs input_stats=true (the clip means would be lost)")
         if not 0 < crop <= 1:
             raise ValueError("crop is the shortest fraction of a clip kept: in (0, 1]")
         if normalisation not in ("global", "group"):
@@ -270,7 +281,7 @@ class BlstmFc(Submission):
         c = self.c
         return BlstmNet(self.input_dim(dim), k, c["hidden"], c["layers"], c["fc"], c["dropout"],
                         c["pooling"], input_noise=c["input_noise"], crop=c["crop"],
-                        input_stats=c["input_stats"])
+                        input_stats=c["input_stats"], centre=c["centre"])
 
     def fit(self, train: Data, dev: Data, spec: FitSpec) -> None:
         dim = self.prepare_fit(train, spec)

@@ -98,3 +98,16 @@ def test_input_stats_reach_the_head():
     lengths = torch.tensor([6, 4])
     z = torch.cat([net.encode(x, lengths), mean_std(x, lengths)], dim=-1)
     assert torch.allclose(net(x, lengths), net.head(z))
+
+
+def test_centre_feeds_the_blstm_frames_minus_the_clip_mean():
+    torch.manual_seed(0)
+    net = BlstmNet(2, 3, hidden=4, layers=1, fc=8, dropout=0.0, pooling="mean",
+                   input_stats=True, centre=True).eval()
+    x = torch.tensor([[[1.0, 2.0], [3.0, 6.0], [9.0, 9.0]]])  # last frame is padding
+    lengths = torch.tensor([2])
+    centred = torch.tensor([[[-1.0, -2.0], [1.0, 2.0], [0.0, 0.0]]])  # clip mean [2, 4]
+    z = torch.cat([net.encode(centred, lengths), mean_std(x, lengths)], dim=-1)
+    assert torch.allclose(net(x, lengths), net.head(z), atol=1e-6)
+    with pytest.raises(ValueError):
+        BlstmFc(centre=True)
