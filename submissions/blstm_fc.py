@@ -18,6 +18,8 @@ fold's training ratings.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from torch import nn
@@ -104,7 +106,7 @@ class BlstmNet(nn.Module):
 
     def __init__(self, dim: int, k: int, hidden: int, layers: int, fc: int, dropout: float,
                  pooling: str, input_noise: float = 0.0, crop: float = 1.0,
-                 input_stats: bool = False, centre: bool = False) -> None:
+                 input_stats: bool = False, centre: bool = False, ensemble: int = 1) -> None:
         super().__init__()
         if centre and not input_stats:
             raise ValueError("centre needs input_stats (the clip means would be lost)")
@@ -162,6 +164,25 @@ class BlstmNet(nn.Module):
         return self.head(torch.cat([self.encode(x, lengths, augment=False), stats], dim=-1))
 
 
+#: Seed offset between ensemble members (member i trains with seed + i * step).
+ENSEMBLE_SEED_STEP = 7919
+
+
+class Ensemble(nn.Module):
+    """Networks trained alike from different seeds; the output is the mean of their logits
+    (a geometric mean of their softmax outputs, renormalised).  Averaging a few independently
+    trained networks lowers the variance that one initialisation and one dev-selected epoch
+    leave (Lakshminarayanan et al., 2017, "Simple and scalable predictive uncertainty
+    estimation using deep ensembles")."""
+
+    def __init__(self, members: list[BlstmNet]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x, lengths) for m in self.members]).mean(0)
+
+
 def temperature_kinds() -> tuple[str, ...]:
     return temperature.KINDS
 
@@ -181,7 +202,7 @@ class BlstmFc(Submission):
                  normalisation: str = "global", group_column: str = "speaker_id",
                  temperature: str = "none", weight_decay: float = 0.0,
                  frame_pool: str = "skip", input_noise: float = 0.0, crop: float = 1.0,
-                 input_stats: bool = False, centre: bool = False) -> None:
+                 input_stats: bool = False, centre: bool = False, ensemble: int = 1) -> None:
         super().__init__(feature=feature, hidden=hidden, layers=layers, fc=fc, dropout=dropout,
                          pooling=pooling, loss=loss, lr=lr, batch_size=batch_size,
                          max_epochs=max_epochs, patience=patience, frame_step=frame_step,
@@ -191,7 +212,7 @@ class BlstmFc(Submission):
                          group_column=group_column, temperature=temperature,
                          weight_decay=weight_decay, frame_pool=frame_pool,
                          input_noise=input_noise, crop=crop, input_stats=input_stats,
-                         centre=centre,
+                         centre=centre, ensemble=ensemble,
                          transductive=normalisation == "group")
         if feature not in ("logmel", "egemaps"):
             raise ValueError("feature must be 'logmel' or 'egemaps'")
@@ -205,6 +226,8 @@ class BlstmFc(Submission):
             raise ValueError("frame_step must be at least 1")
         if input_noise < 0:
             raise ValueError("input_noise is a standard deviation: 0 or more")
+        if ensemble < 1:
+            raise ValueError("ensemble is a number of networks: 1 or more")
         if centre and not input_stats:
             raise ValueError("centre needs input_stats=true (the clip means would be lost)")
         if not 0 < crop <= 1:
@@ -285,8 +308,21 @@ class BlstmFc(Submission):
 
     def fit(self, train: Data, dev: Data, spec: FitSpec) -> None:
         dim = self.prepare_fit(train, spec)
-        self.model = self.net(dim, spec.k)
-        self.summary = training.fit(self.model, self.collate, train, dev, spec, self.cfg)
+        n = self.c["ensemble"]
+        self.model: nn.Module
+        if n == 1:
+            self.model = self.net(dim, spec.k)
+            self.summary = training.fit(self.model, self.collate, train, dev, spec, self.cfg)
+        else:  # member i: its own initialisation and batch order, its own dev selection
+            members, summaries = [], []
+            for i in range(n):
+                member_spec = replace(spec, seed=spec.seed + ENSEMBLE_SEED_STEP * i)
+                torch.manual_seed(member_spec.seed)
+                members.append(self.net(dim, spec.k))
+                summaries.append(training.fit(members[-1], self.collate, train, dev,
+                                              member_spec, self.cfg))
+            self.model = Ensemble(members)
+            self.summary = {"members": summaries}
         self.temperatures = self.fit_temperature(dev)
 
     def fit_temperature(self, dev: Data) -> np.ndarray:
@@ -315,7 +351,9 @@ class BlstmFc(Submission):
                              else np.ones(1))
         self.store, self.groups, self.group_stats = features, None, {}
         self.collate = self._collate(features)
-        self.model = self.net(len(self.mean), spec.k)
+        n = self.c["ensemble"]
+        nets = [self.net(len(self.mean), spec.k) for _ in range(n)]
+        self.model = nets[0] if n == 1 else Ensemble(nets)
         self.model.load_state_dict({k[len("model."):]: v for k, v in tensors.items()
                                     if k.startswith("model.")}, strict=True)
         self.model.to(spec.device).eval()

@@ -111,3 +111,25 @@ def test_centre_feeds_the_blstm_frames_minus_the_clip_mean():
     assert torch.allclose(net(x, lengths), net.head(z), atol=1e-6)
     with pytest.raises(ValueError):
         BlstmFc(centre=True)
+
+
+def test_ensemble_averages_member_logits_and_survives_a_checkpoint():
+    from serbench.baselines.blstm_fc import Ensemble
+    from serbench.submission import FitSpec
+
+    torch.manual_seed(0)
+    sub = BlstmFc(ensemble=2, hidden=4, fc=8)
+    members = [sub.net(3, 4).eval() for _ in range(2)]
+    x, lengths = torch.randn(2, 5, 3), torch.tensor([5, 3])
+    sub.model = Ensemble(members).eval()
+    expected = (members[0](x, lengths) + members[1](x, lengths)) / 2
+    assert torch.allclose(sub.model(x, lengths), expected)
+    sub.mean, sub.std, sub.temperatures = np.zeros(3, np.float32), np.ones(3, np.float32), \
+        np.ones(1)
+    spec = FitSpec(task="t", classes=("a", "b", "c", "d"), fold=1, train_rule="MR",
+                   target_kind="hard", seed=0, device="cpu", smoothing=0.0)
+    other = BlstmFc(ensemble=2, hidden=4, fc=8)
+    other.restore(sub.checkpoint(), spec, features={})
+    assert torch.allclose(other.model(x, lengths), expected)
+    with pytest.raises(ValueError):
+        BlstmFc(ensemble=0)
