@@ -9,6 +9,16 @@ most 15 epochs with selection on dev loss and early stopping (patience 4); every
 within minutes.  Features: log-mel filterbanks (default) or openSMILE
 eGeMAPS low-level descriptors (``feature="egemaps"``).
 
+Options for real speech (all off by default, so older records regenerate; see
+docs/methods.md, "Making blstm-fc competitive on EmoDB"): ``frame_pool`` (``skip``,
+``mean`` or ``stack`` the ``frame_step`` frames of a block), ``input_stats`` (the head also
+sees the mean and sd of the input frames), ``centre`` (the BLSTM sees clip-centred frames),
+``ensemble`` (mean logits of n networks from different seeds), ``pooling="attention"``,
+and the training-only augmentations ``input_noise`` and ``crop``.  On EmoDB (eGeMAPS LLDs,
+10 folds x 3 seeds) the named configuration ``frame_pool="stack", frame_step=4,
+input_stats=true, ensemble=3, hidden=32, layers=1, pooling="meanstd"`` with per-speaker
+normalisation matches the eGeMAPS-functionals SVM.
+
 Losses: ``loss`` is ``ce``, ``bce``, ``kl`` or ``cb_soft_ce`` (default, the
 released recipe); ``penalty_alpha > 0`` adds the co-occurrence penalty of
 docs/methods.md#b.2 (``penalty_form``, ``penalty_combine``, ``cooc_mode``,
