@@ -9,6 +9,16 @@ most 15 epochs with selection on dev loss and early stopping (patience 4); every
 within minutes.  Features: log-mel filterbanks (default) or openSMILE
 eGeMAPS low-level descriptors (``feature="egemaps"``).
 
+Options for real speech (all off by default, so older records regenerate; see
+docs/methods.md, "Making blstm-fc competitive on EmoDB"): ``frame_pool`` (``skip``,
+``mean`` or ``stack`` the ``frame_step`` frames of a block), ``input_stats`` (the head also
+sees the mean and sd of the input frames), ``centre`` (the BLSTM sees clip-centred frames),
+``ensemble`` (mean logits of n networks from different seeds), ``pooling="attention"``,
+and the training-only augmentations ``input_noise`` and ``crop``.  On EmoDB (eGeMAPS LLDs,
+10 folds x 3 seeds) the named configuration ``frame_pool="stack", frame_step=4,
+input_stats=true, ensemble=3, hidden=32, layers=1, pooling="meanstd"`` with per-speaker
+normalisation matches the eGeMAPS-functionals SVM.
+
 Losses: ``loss`` is ``ce``, ``bce``, ``kl`` or ``cb_soft_ce`` (default, the
 released recipe); ``penalty_alpha > 0`` adds the co-occurrence penalty of
 docs/methods.md#b.2 (``penalty_form``, ``penalty_combine``, ``cooc_mode``,
@@ -17,6 +27,8 @@ fold's training ratings.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -36,29 +48,149 @@ def head(dim: int, fc: int, dropout: float, k: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(dim, fc), nn.ReLU(), nn.Dropout(dropout), nn.Linear(fc, k))
 
 
-class BlstmNet(nn.Module):
-    def __init__(self, dim: int, k: int, hidden: int, layers: int, fc: int, dropout: float,
-                 pooling: str) -> None:
-        super().__init__()
-        self.lstm = nn.LSTM(dim, hidden, num_layers=layers, batch_first=True, bidirectional=True)
-        self.head = head((4 if pooling == "meanstd" else 2) * hidden, fc, dropout, k)
-        self.pooling = pooling
+POOLINGS = ("mean", "last", "meanstd", "attention")
+FRAME_POOLS = ("skip", "mean", "stack")
 
-    def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Pooled BLSTM state [B, 2 * hidden]."""
+
+def reduce_frames(x: np.ndarray, step: int, how: str) -> np.ndarray:
+    """Frames [T, D] at a ``step`` times lower rate.
+
+    ``skip`` keeps every ``step``-th frame (frames 0, step, 2 step, ...); ``mean``
+    averages each block of ``step`` consecutive frames (the last block may be
+    shorter), so no frame is thrown away; ``stack`` concatenates each block's
+    frames into one [step * D] vector (a short last block is zero-padded), as
+    in the frame stacking of Sak et al. (2015), "Fast and accurate recurrent
+    neural network acoustic models for speech recognition".
+    """
+    if step <= 1:
+        return x
+    if how == "skip":
+        return x[::step]
+    t, d = x.shape
+    blocks = -(-t // step)
+    if how == "mean":
+        sums = np.add.reduceat(x, np.arange(0, t, step), axis=0) if t else x[:0]
+        counts = np.minimum(step, t - np.arange(0, t, step))[:, None]
+        return (sums / counts).astype(x.dtype)
+    padded = np.zeros((blocks * step, d), dtype=x.dtype)
+    padded[:t] = x
+    return padded.reshape(blocks, step * d)
+
+
+def random_crops(x: torch.Tensor, lengths: torch.Tensor, shortest: float,
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One random contiguous crop per sequence, at least ``shortest`` of its length (in (0, 1]).
+
+    Each sequence keeps ``round(u * T_i)`` frames (u uniform in [shortest, 1], at least
+    one frame) from a uniform start, moved to the front of its row; the rest is zero padding.
+    """
+    b, t = x.shape[0], x.shape[1]
+    u = shortest + (1 - shortest) * torch.rand(b, generator=generator)
+    keep = (u * lengths.float()).round().long().clamp(1).minimum(lengths)
+    start = (torch.rand(b, generator=generator) * (lengths - keep + 1).float()).long()
+    index = (start[:, None] + torch.arange(t)[None, :]).clamp(max=t - 1)
+    out = torch.gather(x, 1, index.to(x.device)[..., None].expand(-1, -1, x.shape[2]))
+    mask = torch.arange(t)[None, :] < keep[:, None]
+    return out * mask.to(out.device)[..., None].to(out.dtype), keep
+
+
+def mean_std(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Mean and standard deviation over each sequence's valid frames: [B, T, D] -> [B, 2 D]."""
+    lengths = lengths.to(x.device)
+    mean = training.masked_mean(x, lengths)
+    sq = training.masked_mean(x * x, lengths)
+    return torch.cat([mean, (sq - mean * mean).clamp_min(1e-6).sqrt()], dim=-1)
+
+
+class BlstmNet(nn.Module):
+    """BLSTM -> pooling -> FC head.
+
+    ``input_noise`` (std of Gaussian noise added to the normalised inputs) and ``crop``
+    (random crops of at least that fraction of each clip) are training-time
+    augmentations only; evaluation sees the whole clip, noise-free.  ``input_stats``
+    also feeds the head the mean and standard deviation of the input frames (a skip
+    connection: the simplest functionals of the same low-level descriptors); with it,
+    ``centre`` subtracts each clip's own mean from the frames the BLSTM sees, so that the
+    recurrent path models the contours and the levels reach the head through the statistics.
+    """
+
+    def __init__(self, dim: int, k: int, hidden: int, layers: int, fc: int, dropout: float,
+                 pooling: str, input_noise: float = 0.0, crop: float = 1.0,
+                 input_stats: bool = False, centre: bool = False, ensemble: int = 1) -> None:
+        super().__init__()
+        if centre and not input_stats:
+            raise ValueError("centre needs input_stats (the clip means would be lost)")
+        self.centre = centre
+        self.lstm = nn.LSTM(dim, hidden, num_layers=layers, batch_first=True, bidirectional=True)
+        pooled = (4 if pooling == "meanstd" else 2) * hidden
+        self.head = head(pooled + (2 * dim if input_stats else 0), fc, dropout, k)
+        self.input_stats = input_stats
+        self.pooling = pooling
+        self.input_noise, self.crop = input_noise, crop
+        if pooling == "attention":  # additive attention over frames (one score per frame)
+            self.score = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.Tanh(),
+                                       nn.Linear(hidden, 1))
+
+    def augment(self, x: torch.Tensor, lengths: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training only: random crops, then Gaussian input noise (padding stays zero)."""
+        if self.crop < 1:
+            x, lengths = random_crops(x, lengths.cpu(), self.crop)
+        if self.input_noise > 0:
+            t = torch.arange(x.shape[1], device=x.device)
+            mask = (t[None, :] < lengths.to(x.device)[:, None]).to(x.dtype)
+            x = x + self.input_noise * torch.randn_like(x) * mask[..., None]
+        return x, lengths
+
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor, augment: bool = True
+               ) -> torch.Tensor:
+        """Pooled BLSTM state [B, 2 * hidden] ([B, 4 * hidden] for ``meanstd``)."""
+        if self.training and augment:
+            x, lengths = self.augment(x, lengths)
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, (h, _) = self.lstm(packed)
         if self.pooling == "last":
             return torch.cat([h[-2], h[-1]], dim=-1)
         out, _ = pad_packed_sequence(out, batch_first=True)
-        mean = training.masked_mean(out, lengths.to(out.device))
+        if self.pooling == "attention":
+            valid = torch.arange(out.shape[1], device=out.device)[None, :] < \
+                lengths.to(out.device)[:, None]
+            scores = self.score(out).squeeze(-1).masked_fill(~valid, float("-inf"))
+            return (torch.softmax(scores, dim=1)[..., None] * out).sum(1)
         if self.pooling == "meanstd":  # statistics pooling: mean and std over valid frames
-            sq = training.masked_mean(out * out, lengths.to(out.device))
-            return torch.cat([mean, (sq - mean * mean).clamp_min(1e-6).sqrt()], dim=-1)
-        return mean
+            return mean_std(out, lengths)
+        return training.masked_mean(out, lengths.to(out.device))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encode(x, lengths))
+        if not self.input_stats:
+            return self.head(self.encode(x, lengths))
+        if self.training:  # the same crop and noise for the BLSTM and the input statistics
+            x, lengths = self.augment(x, lengths)
+        stats = mean_std(x, lengths)
+        if self.centre:  # the BLSTM sees the frames around the clip's own mean
+            valid = torch.arange(x.shape[1], device=x.device)[None, :] < \
+                lengths.to(x.device)[:, None]
+            x = (x - stats[:, None, :x.shape[2]]) * valid[..., None].to(x.dtype)
+        return self.head(torch.cat([self.encode(x, lengths, augment=False), stats], dim=-1))
+
+
+#: Seed offset between ensemble members (member i trains with seed + i * step).
+ENSEMBLE_SEED_STEP = 7919
+
+
+class Ensemble(nn.Module):
+    """Networks trained alike from different seeds; the output is the mean of their logits
+    (a geometric mean of their softmax outputs, renormalised).  Averaging a few independently
+    trained networks lowers the variance that one initialisation and one dev-selected epoch
+    leave (Lakshminarayanan et al., 2017, "Simple and scalable predictive uncertainty
+    estimation using deep ensembles")."""
+
+    def __init__(self, members: list[BlstmNet]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x, lengths) for m in self.members]).mean(0)
 
 
 def temperature_kinds() -> tuple[str, ...]:
@@ -78,7 +210,9 @@ class BlstmFc(Submission):
                  penalty_form: str = "pairwise", penalty_combine: str = "convex",
                  cooc_mode: str = "across_rater", cooc_norm: str = "global_max",
                  normalisation: str = "global", group_column: str = "speaker_id",
-                 temperature: str = "none", weight_decay: float = 0.0) -> None:
+                 temperature: str = "none", weight_decay: float = 0.0,
+                 frame_pool: str = "skip", input_noise: float = 0.0, crop: float = 1.0,
+                 input_stats: bool = False, centre: bool = False, ensemble: int = 1) -> None:
         super().__init__(feature=feature, hidden=hidden, layers=layers, fc=fc, dropout=dropout,
                          pooling=pooling, loss=loss, lr=lr, batch_size=batch_size,
                          max_epochs=max_epochs, patience=patience, frame_step=frame_step,
@@ -86,13 +220,28 @@ class BlstmFc(Submission):
                          penalty_combine=penalty_combine, cooc_mode=cooc_mode,
                          cooc_norm=cooc_norm, normalisation=normalisation,
                          group_column=group_column, temperature=temperature,
-                         weight_decay=weight_decay, transductive=normalisation == "group")
+                         weight_decay=weight_decay, frame_pool=frame_pool,
+                         input_noise=input_noise, crop=crop, input_stats=input_stats,
+                         centre=centre, ensemble=ensemble,
+                         transductive=normalisation == "group")
         if feature not in ("logmel", "egemaps"):
             raise ValueError("feature must be 'logmel' or 'egemaps'")
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}")
-        if pooling not in ("mean", "last", "meanstd"):
-            raise ValueError("pooling must be 'mean', 'last' or 'meanstd'")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}")
+        if frame_pool not in FRAME_POOLS:
+            raise ValueError(f"frame_pool must be one of {', '.join(FRAME_POOLS)}")
+        if frame_step < 1:
+            raise ValueError("frame_step must be at least 1")
+        if input_noise < 0:
+            raise ValueError("input_noise is a standard deviation: 0 or more")
+        if ensemble < 1:
+            raise ValueError("ensemble is a number of networks: 1 or more")
+        if centre and not input_stats:
+            raise ValueError("centre needs input_stats=true (the clip means would be lost)")
+        if not 0 < crop <= 1:
+            raise ValueError("crop is the shortest fraction of a clip kept: in (0, 1]")
         if normalisation not in ("global", "group"):
             raise ValueError("normalisation must be 'global' or 'group'")
         norm.check_normalisation(normalisation, group_column)
@@ -113,11 +262,15 @@ class BlstmFc(Submission):
         return LogMel() if self.c["feature"] == "logmel" else EGeMAPS()
 
     def _collate(self, store):
-        step = self.c["frame_step"]
+        step, how = self.c["frame_step"], self.c["frame_pool"]
 
         def collate(ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-            feats = [(store[u][::step] - m) / s for u, (m, s) in zip(ids, self._moments(ids),
-                                                                      strict=True)]
+            if how == "skip":  # normalise the kept frames only (as serbench always did)
+                feats = [(store[u][::step] - m) / s
+                         for u, (m, s) in zip(ids, self._moments(ids), strict=True)]
+            else:
+                feats = [reduce_frames((store[u] - m) / s, step, how)
+                         for u, (m, s) in zip(ids, self._moments(ids), strict=True)]
             return training.pad(feats)
 
         return collate
@@ -152,11 +305,34 @@ class BlstmFc(Submission):
         self.collate = self._collate(train.features)
         return dim
 
+    def input_dim(self, dim: int) -> int:
+        """The BLSTM's input size: ``dim`` features per frame, times ``frame_step`` if stacked."""
+        return dim * self.c["frame_step"] if self.c["frame_pool"] == "stack" else dim
+
+    def net(self, dim: int, k: int) -> BlstmNet:
+        """The configured network for ``dim`` features per (10 ms) frame and ``k`` classes."""
+        c = self.c
+        return BlstmNet(self.input_dim(dim), k, c["hidden"], c["layers"], c["fc"], c["dropout"],
+                        c["pooling"], input_noise=c["input_noise"], crop=c["crop"],
+                        input_stats=c["input_stats"], centre=c["centre"])
+
     def fit(self, train: Data, dev: Data, spec: FitSpec) -> None:
         dim = self.prepare_fit(train, spec)
-        self.model = BlstmNet(dim, spec.k, self.c["hidden"], self.c["layers"],
-                              self.c["fc"], self.c["dropout"], self.c["pooling"])
-        self.summary = training.fit(self.model, self.collate, train, dev, spec, self.cfg)
+        n = self.c["ensemble"]
+        self.model: nn.Module
+        if n == 1:
+            self.model = self.net(dim, spec.k)
+            self.summary = training.fit(self.model, self.collate, train, dev, spec, self.cfg)
+        else:  # member i: its own initialisation and batch order, its own dev selection
+            members, summaries = [], []
+            for i in range(n):
+                member_spec = replace(spec, seed=spec.seed + ENSEMBLE_SEED_STEP * i)
+                torch.manual_seed(member_spec.seed)
+                members.append(self.net(dim, spec.k))
+                summaries.append(training.fit(members[-1], self.collate, train, dev,
+                                              member_spec, self.cfg))
+            self.model = Ensemble(members)
+            self.summary = {"members": summaries}
         self.temperatures = self.fit_temperature(dev)
 
     def fit_temperature(self, dev: Data) -> np.ndarray:
@@ -185,8 +361,9 @@ class BlstmFc(Submission):
                              else np.ones(1))
         self.store, self.groups, self.group_stats = features, None, {}
         self.collate = self._collate(features)
-        self.model = BlstmNet(len(self.mean), spec.k, self.c["hidden"], self.c["layers"],
-                              self.c["fc"], self.c["dropout"], self.c["pooling"])
+        n = self.c["ensemble"]
+        nets = [self.net(len(self.mean), spec.k) for _ in range(n)]
+        self.model = nets[0] if n == 1 else Ensemble(nets)
         self.model.load_state_dict({k[len("model."):]: v for k, v in tensors.items()
                                     if k.startswith("model.")}, strict=True)
         self.model.to(spec.device).eval()

@@ -106,8 +106,7 @@ class CrowdLayerSubmission(BlstmFc):
         self.raters = raters
         self.coverage: dict[str, Any] = {
             "train": rater_answers(train.ids, train.ratings, spec.classes, raters).coverage()}
-        base = BlstmNet(dim, spec.k, c["hidden"], c["layers"], c["fc"], c["dropout"],
-                        c["pooling"])
+        base = self.net(dim, spec.k)
         self.model = CrowdBlstm(base, spec.k, len(raters), c["kind"])
         objective = CrowdObjective(spec, raters, c["consensus"], c["consensus_weight"],
                                    c["reduction"])

@@ -104,8 +104,7 @@ class RaterFusion(BlstmFc):
     # ------------------------------------------------------------------ training
 
     def _net(self, dim: int, k: int) -> BlstmNet:
-        c = self.c
-        return BlstmNet(dim, k, c["hidden"], c["layers"], c["fc"], c["dropout"], c["pooling"])
+        return self.net(dim, k)
 
     def fit(self, train: Data, dev: Data, spec: FitSpec) -> None:
         c = self.c
@@ -119,8 +118,8 @@ class RaterFusion(BlstmFc):
         if c["separate"]:
             self._fit_separate(train, dev, spec, tr, dv)
         else:
-            self.model = MultiHeadBlstm(dim, spec.k, len(raters), c["hidden"], c["layers"],
-                                        c["fc"], c["dropout"], c["pooling"])
+            self.model = MultiHeadBlstm(self.input_dim(dim), spec.k, len(raters), c["hidden"],
+                                        c["layers"], c["fc"], c["dropout"], c["pooling"])
             objective = JointObjective(spec, raters, c["rater_weight"])
             self.summary = training.fit(self.model, self.collate, train, dev, spec, self.cfg,
                                         objective)

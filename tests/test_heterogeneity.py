@@ -92,7 +92,7 @@ def test_a_record_of_an_older_demo_version_is_refused(home, tmp_path):
 
 
 def test_paired_vote_ratio_by_hand():
-    """vote_ll differences are ratios of per-clip sums (log-likelihood / votes) per fold and seed."""
+    """vote_ll differences: ratios of per-clip sums (log-likelihood / votes) per fold, seed."""
     from serbench.recipes.heterogeneity import _paired
 
     den1, den2 = np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0])
