@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from . import atomic, plots, views
+from . import atomic, plots, rater_eval, views
 from . import bootstrap as bs
 from .errors import InputError, NotPrepared, SerbenchError
 from .metrics import PAPER_METRIC
@@ -174,7 +174,10 @@ def _markdown(board: Board) -> str:
         out.append("")
         out += _notes(rows) + ([""] if _notes(rows) else [])
         rhead, rbody, rnotes = views.rater_table(tb)
-        if rbody:
+        why = rater_eval.task_reason(tb.task)
+        if rbody and why:  # the whole task has none: one line, not a table of n/a
+            out += ["### Rater-level evaluation", "", f"n/a: {why}.", ""]
+        elif rbody:
             out += ["### Rater-level evaluation", "", views.rater_section_note(tb), "",
                     "| " + " | ".join(rhead) + " |", "|" + "---|" * len(rhead)]
             out += ["| " + " | ".join(row) + " |" for row in rbody]
@@ -337,7 +340,10 @@ def _html(board: Board, plot_files: dict[str, list[tuple[str, str]]]) -> str:
             parts.append("<ul>" + "".join(f"<li>{html.escape(n[2:])}</li>" for n in notes)
                          + "</ul>")
         rhead, rbody, rnotes = views.rater_table(tb)
-        if rbody:
+        why = rater_eval.task_reason(tb.task)
+        if rbody and why:
+            parts.append("<h3>Rater-level evaluation</h3><p>n/a: " + html.escape(why) + ".</p>")
+        elif rbody:
             parts.append("<h3>Rater-level evaluation</h3><p>"
                          + html.escape(views.rater_section_note(tb)) + "</p>"
                          "<div class='wide'><table class='sortable'><thead><tr>"
