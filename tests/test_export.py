@@ -75,11 +75,11 @@ def test_info_carries_the_fingerprint_and_version(demo, tmp_path):
     out = export_task(demo, tmp_path / "x")
     dd = datasets.load_from_disk(str(out))
     info = dd["fold2_dev"].info
-    assert str(info.version) == "1.0.0" and info.config_name == "demo"
+    assert str(info.version) == f"{demo.spec.version}.0.0" and info.config_name == "demo"
     meta = export_metadata(dd)
     assert meta["fingerprint"] == demo.fingerprint["fingerprint"] == export_metadata(out)[
         "fingerprint"]
-    assert meta["task"] == "demo" and meta["version"] == 1 and meta["classes"][0] == "anger"
+    assert meta["task"] == "demo" and meta["version"] == demo.spec.version == 2 and meta["classes"][0] == "anger"
     assert len(load_export(out, demo)) == 15
 
 

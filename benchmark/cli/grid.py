@@ -76,7 +76,9 @@ def run(
         "Ray cluster address (auto, host:6379, ray://host:10001); default: a private "
         "local Ray instance on 127.0.0.1."))] = None,
     cpus_per_cell: Annotated[int, typer.Option(help=(
-        "Ray: CPUs (and torch threads) per cell; cells on cuda also get one GPU each."))] = 1,
+        "CPUs (torch threads) per cell: on the local executor the torch threads of each "
+        "CPU cell (1 is fastest for the shipped baselines); on Ray the CPUs reserved per "
+        "cell, and cells on cuda also get one GPU each."))] = 1,
     cell_timeout: Annotated[float | None, typer.Option(help=(
         "Seconds a cell may run before its process is killed and the cell recorded as "
         "failed (the other cells go on)."))] = None,
