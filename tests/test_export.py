@@ -79,7 +79,8 @@ def test_info_carries_the_fingerprint_and_version(demo, tmp_path):
     meta = export_metadata(dd)
     assert meta["fingerprint"] == demo.fingerprint["fingerprint"] == export_metadata(out)[
         "fingerprint"]
-    assert meta["task"] == "demo" and meta["version"] == demo.spec.version == 2 and meta["classes"][0] == "anger"
+    assert meta["task"] == "demo" and meta["version"] == demo.spec.version == 2
+    assert meta["classes"][0] == "anger"
     assert len(load_export(out, demo)) == 15
 
 
