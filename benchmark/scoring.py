@@ -104,7 +104,8 @@ class CellScores:
             out["test"][rule] = {
                 "n": self.n[rule],
                 "metrics": {m: (None if v is None else round(v, 6)) for m, v in values.items()},
-                "ci95": {m: [round(x, 6) for x in self.interval(rule, m)]
+                "ci95": {m: [None if not np.isfinite(x) else round(x, 6)  # strict JSON
+                             for x in self.interval(rule, m)]
                          for m, v in values.items() if v is not None},
                 "per_class_f1": [round(x, 6) for x in self.per_class_f1[rule]],
             }

@@ -104,3 +104,36 @@ def test_paired_vote_ratio_by_hand():
     # fold 1: seed 0 (-6 + 6) / 6 = 0, seed 1 (-3 + 6) / 6 = 0.5; fold 2: 2 / 4, 0 / 4
     assert res.seed_diffs == pytest.approx([0.25, 0.25])
     assert res.diff == pytest.approx(0.25) and res.ci[0] <= 0.25 <= res.ci[1]
+
+
+def test_tasks_truth_accepts_the_demo_s_own_clip_table(home):
+    load_task("demo")
+    clips = next((home / "corpora").iterdir()) / "clips.csv"
+    r = subprocess.run([sys.executable, "-m", "serbench.cli", "tasks", "truth", "demo",
+                        "--clips", str(clips), "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["closest"]["all"]["tv"] == "AR"  # the vote distribution is the closest
+
+
+def test_study_folds_are_checked_before_anything_runs(home):
+    r = subprocess.run([sys.executable, "-m", "serbench.cli", "study", "--folds", "9"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "folds 1..5" in r.stderr
+    assert "heterogeneity study:" not in r.stdout and "Traceback" not in r.stderr
+
+
+def test_score_json_is_strict_json(home, tmp_path):
+    from runs_fixture import make_runs, prior
+
+    task = load_task("demo")
+    make_runs(task, tmp_path / "runs", "prior", prior, rules=("AR",), folds=[1])
+    r = subprocess.run([sys.executable, "-m", "serbench.cli", "score",
+                        str(tmp_path / "runs" / "demo" / "prior"), "--json", "--resamples", "20"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"not JSON: {name}")
+
+    json.loads(r.stdout, parse_constant=refuse)  # no NaN / Infinity anywhere

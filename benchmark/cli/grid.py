@@ -247,14 +247,20 @@ def study(
     from ..recipes import heterogeneity as het
 
     t0 = time.perf_counter()
-    level_list = str_list(levels) or []
+    from ..errors import InputError
+
+    level_list = list(dict.fromkeys(str_list(levels) or []))  # each level once
     bad = [lv for lv in level_list if lv not in het.LEVELS]
     if bad or not level_list:
-        from ..errors import InputError
-        raise InputError(f"--levels {levels!r}: unknown level(s) {bad}",
+        raise InputError(f"--levels {levels!r}: " + (f"unknown level(s) {bad}" if bad
+                                                      else "no level given"),
                          fix=f"use some of {', '.join(het.LEVELS)}")
     study_arms = het.arms(parse_items(config or []))
-    fold_list = int_list(folds, "--folds") or list(range(1, load("demo").n_folds + 1))
+    n_folds = load("demo").n_folds
+    fold_list = list(dict.fromkeys(int_list(folds, "--folds") or range(1, n_folds + 1)))
+    if any(not 1 <= f <= n_folds for f in fold_list):
+        raise InputError(f"--folds {folds}: the demo has folds 1..{n_folds}",
+                         fix="e.g. --folds 1,2 (or leave it out for all)")
     seed_list = int_list(seeds, "--seeds") or [0]
     runs = out_dir / "runs"
     out.print(f"heterogeneity study: {len(level_list)} levels x {len(study_arms)} arms x "

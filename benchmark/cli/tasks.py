@@ -134,7 +134,9 @@ def tasks_show(
     head, ref_rows, notes = reference_table(built)
     show(table(*head, rows=ref_rows, ident=2,
                     title="reference rows: what a prior, the best constant and one held-out "
-                          "rater score (docs/methods.md#ref)"))
+                          "rater score" + (", and the oracle (the known truth)"
+                                           if built.truth is not None else "")
+                          + " (docs/methods.md#ref)"))
     for note in notes:
         out.print(f"[dim]{escape(note)}[/]")
     dropped = summary["dropped"]

@@ -154,7 +154,8 @@ def _rules(value: Any, file: Path) -> tuple[str, ...]:
                          fix=f"use rule names from {known} (upper case)")
     twice = sorted({r for r in rules if rules.count(r) > 1})
     if twice:
-        raise InputError(f"rules must each be listed once; repeated: {twice}", file=file)
+        raise InputError(f"rules must each be listed once; repeated: {twice}", file=file,
+                         fix=f"list each rule once: rules: {list(dict.fromkeys(rules))}")
     return rules
 
 
