@@ -82,7 +82,13 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Cells one after another in this process (the default).
+    """Cells one after another in this process (the default), or ``jobs`` at a time.
+
+    With ``jobs > 1`` CPU cells run in forked children, ``jobs`` at once (each
+    with ``threads`` torch threads), and this process writes every record as a
+    child finishes, so records, locks and resume are the same as one at a time;
+    the children inherit the runner, the task and the submission class as they
+    are (see :mod:`serbench.isolation`).  Cells on cuda always run one at a time.
 
     A cell on the CPU trains with ``threads`` torch threads (default 1), restored
     afterwards.  The shipped CPU baselines are small recurrent nets and sklearn
@@ -96,10 +102,13 @@ class LocalExecutor:
     name = "local"
     in_process = True
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int = 1, jobs: int = 1) -> None:
         if threads < 1:
             raise InputError(f"--cpus-per-cell must be at least 1, got {threads}")
+        if jobs < 1:
+            raise InputError(f"--jobs must be at least 1, got {jobs}")
         self.threads = int(threads)
+        self.jobs = int(jobs)
 
     def device(self, requested: str) -> str:
         return resolve_device(requested)
@@ -112,12 +121,14 @@ class LocalExecutor:
     def run(self, runner: Runner, keys: Iterable[CellKey], hooks: Hooks) -> list[CellResult]:
         import torch
 
-        results = []
+        results: list[CellResult] = []
         before = torch.get_num_threads()
         cpu = str(runner.device).startswith("cpu")
         try:
             if cpu:
                 torch.set_num_threads(self.threads)
+            if cpu and self.jobs > 1:
+                return self._parallel(runner, list(keys), hooks)
             for key in keys:
                 hooks.start(key)
                 res = runner.run_cell(key, hooks.training(key))
@@ -126,6 +137,50 @@ class LocalExecutor:
         finally:
             if cpu:
                 torch.set_num_threads(before)
+        return results
+
+    def _parallel(self, runner: Runner, keys: list[CellKey], hooks: Hooks) -> list[CellResult]:
+        """Claim here, compute in ``jobs`` forked children at a time, commit here."""
+        from . import isolation
+
+        results: list[CellResult] = []
+        locks: dict[CellKey, Any] = {}
+        todo = []
+        for key in keys:
+            lock = runner.claim(key)
+            if isinstance(lock, CellResult):
+                hooks.done(lock)
+                results.append(lock)
+                continue
+            locks[key] = lock
+            todo.append((key, (lambda k: lambda report: runner.compute_cell(k, report))(key)))
+        started: dict[CellKey, float] = {}
+
+        def start(key: CellKey) -> None:
+            started[key] = time.perf_counter()
+            hooks.start(key)
+
+        try:
+            for key, outcome in isolation.map_with_deadline(
+                    todo, self.jobs, runner.cell_timeout, on_progress=hooks.training,
+                    on_start=start):
+                if isinstance(outcome, InputError):
+                    raise outcome
+                if isinstance(outcome, BaseException):
+                    kind = ("CellTimeout" if isinstance(outcome, isolation.TimedOut) else
+                            "CellDied" if isinstance(outcome, isolation.Died) else
+                            type(outcome).__name__)
+                    outcome = CellOutput(key, error=str(outcome), message=f"{kind}: {outcome}",
+                                         seconds=time.perf_counter() - started[key])
+                try:
+                    res = runner.commit(outcome)
+                finally:
+                    locks.pop(key).release()
+                hooks.done(res)
+                results.append(res)
+        finally:
+            for lock in locks.values():
+                lock.release()
         return results
 
     def close(self) -> None:
@@ -327,12 +382,12 @@ EXECUTORS = ("local", "ray")
 
 
 def make(name: str, *, address: str | None = None, cpus_per_cell: int = 1,
-         gpus_per_cell: float | None = None) -> Executor:
+         gpus_per_cell: float | None = None, jobs: int = 1) -> Executor:
     """The executor called ``name`` (one of :data:`EXECUTORS`)."""
     if name == "local":
         if address is not None:
             raise InputError("--address is for --executor ray")
-        return LocalExecutor(cpus_per_cell)
+        return LocalExecutor(cpus_per_cell, jobs)
     if name == "ray":
         return RayExecutor(address, cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell)
     raise InputError(f"unknown executor {name!r}", fix=f"use one of {', '.join(EXECUTORS)}")

@@ -19,6 +19,7 @@ can include seed variance (one seed made a "significant" effect flip sign).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,7 +132,7 @@ def run(task: str | Task = "demo", submission: str | type[Submission] = "blstm-f
         cpus_per_cell: int = 1, cell_timeout: float | None = None, save_models: bool = False,
         load_models: str | Path | None = None, allow_missing_audio: bool = False,
         deterministic: bool | None = None, resamples: int = 1000,
-        hooks: Hooks | None = None) -> GridResult:
+        hooks: Hooks | None = None, jobs: int | None = None) -> GridResult:
     """Train (or load) and record ``submission`` on every fold x rule x seed of ``task``.
 
     Returns the cells and, unless ``out`` is None, the leaderboard rebuilt from
@@ -139,12 +140,16 @@ def run(task: str | Task = "demo", submission: str | type[Submission] = "blstm-f
     with this task version and configuration are kept (the run resumes); a cell
     whose stored predictions are broken is computed again.  A failed cell does
     not stop the others: see :attr:`GridResult.failed`.  ``deterministic``: bit-reproducible
-    kernels (None: on CPU, where they cost nothing; fast kernels on GPU).
+    kernels (None: on CPU, where they cost nothing; fast kernels on GPU).  ``jobs``: CPU
+    cells the local executor computes at once (None: the CPU cores over ``cpus_per_cell``).
     """
     for folder, option in ((runs, "--runs"), (out, "--out")):
         if folder is not None:
             writable(Path(folder), option)
-    ex = make(executor, address=address, cpus_per_cell=cpus_per_cell) \
+    if jobs is None:
+        jobs = max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                       else os.cpu_count() or 1) // max(1, cpus_per_cell))
+    ex = make(executor, address=address, cpus_per_cell=cpus_per_cell, jobs=jobs) \
         if isinstance(executor, str) else executor
     try:
         runner = grid_runner(task, submission, config, executor=ex, device=device, runs=runs,

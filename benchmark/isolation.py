@@ -22,7 +22,7 @@ import multiprocessing as mp
 import os
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 #: Tags of the messages a child sends: progress, a result, or an exception to re-raise.
@@ -97,4 +97,76 @@ def call_with_deadline(fn: Callable[[Callable[..., None]], Any], seconds: float,
         recv.close()
 
 
-__all__ = ["Died", "Killed", "TimedOut", "call_with_deadline"]
+def map_with_deadline(items: list[tuple[Any, Callable[[Callable[..., None]], Any]]], jobs: int,
+                      seconds: float | None = None,
+                      on_progress: Callable[[Any], Callable[..., None] | None] | None = None,
+                      on_start: Callable[[Any], None] | None = None
+                      ) -> Iterator[tuple[Any, Any]]:
+    """Yield ``(tag, value or exception)`` for each ``(tag, fn)``, ``jobs`` children at a time.
+
+    Each ``fn(progress)`` runs in its own forked child, as in
+    :func:`call_with_deadline` (killed after ``seconds`` when given); this
+    process stays single-threaded and waits on all the children's pipes at
+    once, so results arrive in the order they finish.  A child's exception is
+    yielded, not raised.  ``on_start(tag)`` is called as a child starts and
+    ``on_progress(tag)`` gives the callback for its progress messages.
+    """
+    from multiprocessing.connection import wait
+
+    ctx = mp.get_context("fork")
+    todo = list(items)
+    running: dict[Any, tuple[Any, Any, float, Callable[..., None] | None]] = {}
+    try:
+        while todo or running:
+            while todo and len(running) < max(1, jobs):
+                tag, fn = todo.pop(0)
+                if on_start is not None:
+                    on_start(tag)
+                recv, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_child, args=(fn, send), daemon=True)
+                proc.start()
+                send.close()
+                deadline = time.monotonic() + seconds if seconds is not None else float("inf")
+                running[recv] = (tag, proc, deadline,
+                                 on_progress(tag) if on_progress is not None else None)
+            now = time.monotonic()
+            soonest = min(d for _, _, d, _ in running.values())
+            ready = wait(list(running), timeout=None if soonest == float("inf")
+                         else max(0.0, soonest - now))
+            now = time.monotonic()
+            for recv in list(running):
+                tag, proc, deadline, progress = running[recv]
+                outcome: Any = None
+                if recv in ready:
+                    try:
+                        kind, payload = recv.recv()
+                    except EOFError:
+                        proc.join(5)
+                        outcome = Died(f"the cell's process died without a result (exit "
+                                       f"code {proc.exitcode})")
+                    else:
+                        if kind == PROGRESS:
+                            if progress is not None:
+                                progress(*payload)
+                            continue
+                        outcome = payload
+                elif now >= deadline:
+                    outcome = TimedOut(f"the cell ran past its time limit of {seconds:g} s "
+                                       "and its process was killed")
+                else:
+                    continue
+                del running[recv]
+                if proc.is_alive():
+                    proc.kill()
+                proc.join()
+                recv.close()
+                yield tag, outcome
+    finally:
+        for recv, (_tag, proc, _d, _p) in running.items():
+            if proc.is_alive():
+                proc.kill()
+            proc.join()
+            recv.close()
+
+
+__all__ = ["Died", "Killed", "TimedOut", "call_with_deadline", "map_with_deadline"]

@@ -192,3 +192,41 @@ def test_ray_checks_the_claim_again_after_the_lock(home: Path, tmp_path: Path, r
     (res,) = ray_local.run(runner, [key], Hooks())
     assert res.status == "skipped" and res.message == "already done" and len(calls) == 2
     assert not find_records(tmp_path / "runs")[0]
+
+
+def test_local_jobs_write_the_records_of_one_at_a_time(demo, tmp_path: Path):
+    """Two cells at a time in forked children: the same records, and a failure stays in its cell."""
+    import numpy as np
+
+    from serbench.executors import LocalExecutor
+    from serbench.submission import Submission
+
+    cls = plugins.resolve("blstm-fc")
+    runs = {}
+    for jobs in (1, 2):
+        r = Runner(demo, cls, SMALL, runs=tmp_path / f"j{jobs}", device="cpu")
+        r.prepare_features()
+        res = LocalExecutor(1, jobs).run(r, r.cells([1, 2], ["MR", "AR"], [0]), Hooks())
+        assert [x.status for x in res].count("done") == 4
+        runs[jobs] = _cells(tmp_path / f"j{jobs}")
+    assert runs[1].keys() == runs[2].keys()
+    for key, (data, preds) in runs[1].items():
+        assert data == runs[2][key][0] and preds.equals(runs[2][key][1]), key
+
+    class Flaky(Submission):
+        name = "flaky"
+        version = "1"
+
+        def fit(self, train, dev, spec):
+            if spec.fold == 2:
+                raise RuntimeError("boom on fold 2")
+            self.p = train.targets.mean(axis=0)
+
+        def predict_proba(self, batch):
+            return np.tile(self.p / self.p.sum(), (len(batch), 1))
+
+    r = Runner(demo, Flaky, {}, runs=tmp_path / "flaky", device="cpu")
+    res = {x.key.fold: x for x in LocalExecutor(1, 2).run(r, r.cells([1, 2, 3], ["AR"], [0]),
+                                                           Hooks())}
+    assert res[1].status == res[3].status == "done"
+    assert res[2].status == "failed" and "boom on fold 2" in res[2].message

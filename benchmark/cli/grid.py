@@ -79,6 +79,10 @@ def run(
         "CPUs (torch threads) per cell: on the local executor the torch threads of each "
         "CPU cell (1 is fastest for the shipped baselines); on Ray the CPUs reserved per "
         "cell, and cells on cuda also get one GPU each."))] = 1,
+    jobs: Annotated[int | None, typer.Option(help=(
+        "Local executor: CPU cells computed at once, each in its own process (default: "
+        "the CPU cores over --cpus-per-cell). Records are the same as one at a time."))]
+    = None,
     cell_timeout: Annotated[float | None, typer.Option(help=(
         "Seconds a cell may run before its process is killed and the cell recorded as "
         "failed (the other cells go on)."))] = None,
@@ -126,7 +130,8 @@ def run(
                           cell_timeout=cell_timeout, save_models=save_models,
                           load_models=load_models, allow_missing_audio=allow_missing_audio,
                           deterministic=deterministic, resamples=resamples,
-                          hooks=GridBars(progress, None, "grid", executor_, announce))
+                          hooks=GridBars(progress, None, "grid", executor_, announce),
+                          jobs=jobs)
     runner, cells = result.runner, result.cells
     if json_out:
         print_json(result.as_json() | {"seconds": round(time.perf_counter() - t0, 1)})
