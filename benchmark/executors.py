@@ -145,15 +145,17 @@ class LocalExecutor:
 
         results: list[CellResult] = []
         locks: dict[CellKey, Any] = {}
-        todo = []
-        for key in keys:
-            lock = runner.claim(key)
-            if isinstance(lock, CellResult):
-                hooks.done(lock)
-                results.append(lock)
-                continue
-            locks[key] = lock
-            todo.append((key, (lambda k: lambda report: runner.compute_cell(k, report))(key)))
+
+        def todo() -> Iterator[tuple[CellKey, Callable[[Callable[..., None]], CellOutput]]]:
+            for key in keys:  # claimed as a slot frees, so other runs can share the grid
+                lock = runner.claim(key)
+                if isinstance(lock, CellResult):
+                    hooks.done(lock)
+                    results.append(lock)
+                    continue
+                locks[key] = lock
+                yield key, (lambda k: lambda report: runner.compute_cell(k, report))(key)
+
         started: dict[CellKey, float] = {}
 
         def start(key: CellKey) -> None:
@@ -162,7 +164,7 @@ class LocalExecutor:
 
         try:
             for key, outcome in isolation.map_with_deadline(
-                    todo, self.jobs, runner.cell_timeout, on_progress=hooks.training,
+                    todo(), self.jobs, runner.cell_timeout, on_progress=hooks.training,
                     on_start=start):
                 if isinstance(outcome, InputError):
                     raise outcome

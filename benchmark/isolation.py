@@ -22,7 +22,7 @@ import multiprocessing as mp
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 #: Tags of the messages a child sends: progress, a result, or an exception to re-raise.
@@ -97,7 +97,7 @@ def call_with_deadline(fn: Callable[[Callable[..., None]], Any], seconds: float,
         recv.close()
 
 
-def map_with_deadline(items: list[tuple[Any, Callable[[Callable[..., None]], Any]]], jobs: int,
+def map_with_deadline(items: Iterable[tuple[Any, Callable[[Callable[..., None]], Any]]], jobs: int,
                       seconds: float | None = None,
                       on_progress: Callable[[Any], Callable[..., None] | None] | None = None,
                       on_start: Callable[[Any], None] | None = None
@@ -107,19 +107,26 @@ def map_with_deadline(items: list[tuple[Any, Callable[[Callable[..., None]], Any
     Each ``fn(progress)`` runs in its own forked child, as in
     :func:`call_with_deadline` (killed after ``seconds`` when given); this
     process stays single-threaded and waits on all the children's pipes at
-    once, so results arrive in the order they finish.  A child's exception is
-    yielded, not raised.  ``on_start(tag)`` is called as a child starts and
-    ``on_progress(tag)`` gives the callback for its progress messages.
+    once, so results arrive in the order they finish.  ``items`` is consumed
+    lazily, one item as a slot frees (a caller can claim a cell just before it
+    starts).  A child's exception is yielded, not raised.  ``on_start(tag)`` is
+    called as a child starts and ``on_progress(tag)`` gives the callback for its
+    progress messages.
     """
     from multiprocessing.connection import wait
 
     ctx = mp.get_context("fork")
-    todo = list(items)
+    todo = iter(items)
+    more = True
     running: dict[Any, tuple[Any, Any, float, Callable[..., None] | None]] = {}
     try:
-        while todo or running:
-            while todo and len(running) < max(1, jobs):
-                tag, fn = todo.pop(0)
+        while more or running:
+            while more and len(running) < max(1, jobs):
+                nxt = next(todo, None)
+                if nxt is None:
+                    more = False
+                    break
+                tag, fn = nxt
                 if on_start is not None:
                     on_start(tag)
                 recv, send = ctx.Pipe(duplex=False)
@@ -129,6 +136,8 @@ def map_with_deadline(items: list[tuple[Any, Callable[[Callable[..., None]], Any
                 deadline = time.monotonic() + seconds if seconds is not None else float("inf")
                 running[recv] = (tag, proc, deadline,
                                  on_progress(tag) if on_progress is not None else None)
+            if not running:
+                break
             now = time.monotonic()
             soonest = min(d for _, _, d, _ in running.values())
             ready = wait(list(running), timeout=None if soonest == float("inf")
