@@ -42,6 +42,7 @@ class SyntheticTask:
         ids = np.array([f"u{i:07d}" for i in range(2 * n)])
         self.counts = SimpleNamespace(ids=ids, counts=counts, other=np.zeros(2 * n, dtype=int))
         self.part = np.r_[np.full(n, "test"), np.full(n, "train")]
+        self.truth = None  # no known truth: no oracle row (a simulation would have one)
         classes = tuple(f"c{j}" for j in range(k))
         self.spec = SimpleNamespace(name="bench", k=k, classes=classes, rules=("MR", "PR", "AR"),
                                     metrics=M.DEFAULT, primary_metric="auprc",
