@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from . import paths
 from .cell import CellOutput, CellResult
 from .devices import resolve_device
-from .errors import InputError
+from .errors import InputError, SerbenchError
 from .records import CellKey
 from .runner import Runner
 
@@ -166,7 +166,7 @@ class LocalExecutor:
             for key, outcome in isolation.map_with_deadline(
                     todo(), self.jobs, runner.cell_timeout, on_progress=hooks.training,
                     on_start=start):
-                if isinstance(outcome, InputError):
+                if isinstance(outcome, SerbenchError):  # the user's mistake: stop, as one at a time
                     raise outcome
                 if isinstance(outcome, BaseException):
                     kind = ("CellTimeout" if isinstance(outcome, isolation.TimedOut) else
@@ -183,7 +183,8 @@ class LocalExecutor:
         finally:
             for lock in locks.values():
                 lock.release()
-        return results
+        order = {k: i for i, k in enumerate(keys)}
+        return sorted(results, key=lambda r: order.get(r.key, len(order)))  # the grid's order
 
     def close(self) -> None:
         pass
