@@ -45,12 +45,15 @@ def resample_weights(n: int, n_resamples: int, seed: int | tuple[int, ...],
         # int32 draws (b * n <= CHUNK_ELEMENTS): a third less time than int64
         if strata is None:
             draws = rng.integers(0, max(n, 1), size=(b, n), dtype=np.int32)
-        else:
-            draws = np.hstack([g[rng.integers(0, len(g), size=(b, len(g)), dtype=np.int32)]
-                               for g in groups]).astype(np.int32, copy=False) \
-                if groups else np.zeros((b, 0), dtype=np.int32)
-        flat = (draws + (np.arange(b, dtype=np.int32) * n)[:, None]).ravel()
-        yield np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float32)
+        else:  # each stratum's draws in its own columns (written in place: no stacking copy)
+            draws = np.empty((b, n), dtype=np.int32)
+            at = 0
+            for g in groups:
+                draws[:, at:at + len(g)] = g[rng.integers(0, len(g), size=(b, len(g)),
+                                                          dtype=np.int32)]
+                at += len(g)
+        draws += (np.arange(b, dtype=np.int32) * n)[:, None]  # row r counts into [r n, r n + n)
+        yield np.bincount(draws.ravel(), minlength=b * n).reshape(b, n).astype(np.float32)
         done += b
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from . import bootstrap as bs
 from . import metrics as M
@@ -333,8 +334,10 @@ def score_fold(task: Task, cells: list[Loaded], *, metrics: tuple[str, ...] | No
         split = task.split(fold, "test", rule)
         probs = []
         for _, ids, p in cells:
-            pos = {u: i for i, u in enumerate(ids)}
-            probs.append(p[[pos[u] for u in split.ids]])
+            rows = pd.Index(ids).get_indexer(split.ids)  # the test rule's clips, in its order
+            if (rows < 0).any():
+                raise KeyError(f"no prediction for clip {split.ids[int(np.argmax(rows < 0))]!r}")
+            probs.append(p[rows])
         names = [m for m in metrics if defined_on(m, split)]
         scored = score_test_sets(names, split.targets, probs, split.labels,
                                  n_resamples=n_resamples, seed=(seed, fold, RULE_SEED[rule]),
