@@ -87,3 +87,32 @@ def interval_bars(panels: list[dict]) -> str:
             ax.set_title(panel["title"])
         fig.tight_layout()
         return _svg(fig)
+
+
+def difference_dots(panels: list[dict], labels: list[str], groups: list[str],
+                    legend: str = "") -> str:
+    """Side-by-side panels of paired differences: a dot and its interval per label and group.
+
+    Each panel: ``title`` and ``values`` {group: [(diff, (low, high)) or None per label]};
+    the groups are drawn side by side around each label, and a grey line marks 0.
+    Whiskers are drawn on each side only, never negative (see :func:`interval_bars`).
+    """
+    with plt.rc_context(_RC):
+        fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6), sharey=True,
+                                 squeeze=False)
+        for ax, panel in zip(axes[0], panels, strict=True):
+            for j, group in enumerate(groups):
+                y = np.arange(len(labels)) + (j - (len(groups) - 1) / 2) * 0.22
+                cells = panel["values"].get(group, [None] * len(labels))
+                d = np.array([c[0] if c else np.nan for c in cells])
+                lo = np.array([c[1][0] if c else np.nan for c in cells])
+                hi = np.array([c[1][1] if c else np.nan for c in cells])
+                err = np.array([np.maximum(d - lo, 0.0), np.maximum(hi - d, 0.0)])
+                ax.errorbar(d, y, xerr=err, fmt="o", ms=4, capsize=2, label=group)
+            ax.axvline(0.0, color="grey", lw=0.8)
+            ax.set_title(panel["title"], fontsize=9)
+            ax.tick_params(axis="x", labelsize=7)
+            ax.set_yticks(np.arange(len(labels)), labels, fontsize=7)
+        axes[0][0].legend(title=legend, fontsize=7, title_fontsize=7)
+        fig.tight_layout()
+        return _svg(fig)

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import atomic, plots
+from .. import plots
 from ..cell import CellResult
 from ..executors import Hooks
 from ..methods.losses import LOSSES as KNOWN_LOSSES
@@ -41,6 +41,7 @@ from ..records import CellKey, find_records
 from ..scoring import applicable, load_probs, score_probs
 from ..summaries import compare, hierarchical_interval
 from ..tasks.task import Task
+from .shared import finished, write_report
 
 LOSSES = ("ce", "bce", "kl", "cb_soft_ce")
 ALPHAS = (0.0, 0.2)
@@ -154,13 +155,8 @@ Loaded = list[tuple[CellKey, np.ndarray, np.ndarray]]
 
 def _load(task: Task, runs: Path, label: str, train_rule: str, folds: list[int],
           seeds: list[int]) -> Loaded:
-    records, _ = find_records(runs / task.spec.name / label)
-    out = []
-    for r in records:
-        k = r.key
-        if k.train_rule == train_rule and k.fold in folds and k.seed in seeds and \
-                r.data["task_fingerprint"] == task.fingerprint["fingerprint"]:
-            out.append((k, *load_probs(task, r)))
+    out = [(r.key, *load_probs(task, r))
+           for r in finished(task, runs, label, train_rule, folds, seeds)]
     return sorted(out, key=lambda x: (x[0].seed, x[0].fold))
 
 
@@ -338,13 +334,7 @@ def plot(rep: Report) -> str:
 
 
 def write(rep: Report, out: str | Path) -> list[Path]:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    md, js, svg = out / "ablation.md", out / "ablation.json", out / "ablation.svg"
-    atomic.write_text(md, markdown(rep))
-    atomic.write_text(js, json.dumps(asdict(rep), indent=2, sort_keys=True) + "\n")
-    atomic.write_text(svg, plot(rep))
-    return [md, js, svg]
+    return write_report(out, "ablation", markdown(rep), rep, plot(rep))
 
 
 

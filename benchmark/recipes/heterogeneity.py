@@ -37,7 +37,6 @@ zero, else it **ties**.  See docs/methods.md#demo-v2.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,14 +44,15 @@ from typing import Any
 
 import numpy as np
 
-from .. import atomic
 from .. import bootstrap as bs
+from .. import plots
 from ..cell import CellResult
 from ..executors import Hooks
-from ..records import CellKey, find_records
+from ..records import CellKey
 from ..scoring import load_probs
 from ..summaries import compare
 from ..tasks.task import Task
+from .shared import finished, write_report
 
 LEVELS = ("none", "moderate", "high")
 #: The small eGeMAPS-LLD BLSTM of the committed EmoDB results, shared by every arm
@@ -272,28 +272,20 @@ def rules_against_truth(task: Task, loaded: dict[str, Loaded], level: str) -> di
 # ----------------------------------------------------------------------------- run and score
 
 
-def _load(task: Task, runs: Path, arm: Arm, folds: list[int], seeds: list[int]) -> Loaded:
-    records, _ = find_records(runs / task.spec.name / arm.label)
-    out = []
-    for r in records:
-        k = r.key
-        if k.train_rule == arm.train_rule and k.fold in folds and k.seed in seeds and \
-                r.data["task_fingerprint"] == task.fingerprint["fingerprint"]:
-            ids, p = load_probs(task, r)
-            # Paired on (fold, seed): every arm is presented under the AR rule's key.
-            out.append((dataclasses.replace(k, train_rule="AR"), ids, p))
-    return sorted(out, key=lambda x: (x[0].seed, x[0].fold))
+def _load(task: Task, runs: Path, arm: Arm, folds: list[int], seeds: list[int]
+          ) -> tuple[Loaded, dict[tuple[int, int], Any]]:
+    """An arm's finished cells, and {(fold, seed): its per-rater predictions, or None}.
 
-
-def _load_raters(task: Task, runs: Path, arm: Arm, folds: list[int], seeds: list[int]
-                 ) -> dict[tuple[int, int], Any]:
-    """{(fold, seed): the cell's per-rater predictions, or None} of one arm."""
+    Every arm is presented under the AR rule's key: the comparisons pair cells on
+    (fold, seed) whatever the arm was trained on.
+    """
     from ..scoring import load_rater_probs
 
-    records, _ = find_records(runs / task.spec.name / arm.label)
-    return {(r.key.fold, r.key.seed): load_rater_probs(task, r) for r in records
-            if r.key.train_rule == arm.train_rule and r.key.fold in folds and
-            r.key.seed in seeds and r.data["task_fingerprint"] == task.fingerprint["fingerprint"]}
+    records = finished(task, runs, arm.label, arm.train_rule, folds, seeds)
+    cells = [(dataclasses.replace(r.key, train_rule="AR"), *load_probs(task, r))
+             for r in records]
+    raters = {(r.key.fold, r.key.seed): load_rater_probs(task, r) for r in records}
+    return sorted(cells, key=lambda x: (x[0].seed, x[0].fold)), raters
 
 
 def run(levels: Sequence[str], study_arms: list[Arm], *, runs: str | Path, folds: list[int],
@@ -368,8 +360,9 @@ def score(levels: Sequence[str], study_arms: list[Arm], *, runs: str | Path, fol
     info: dict[str, dict[str, Any]] = {}
     for level in levels:
         task = level_task(level)
-        loaded = {a.label: _load(task, runs, a, folds, seeds) for a in study_arms}
-        raters = {a.label: _load_raters(task, runs, a, folds, seeds) for a in study_arms}
+        both = {a.label: _load(task, runs, a, folds, seeds) for a in study_arms}
+        loaded = {label: cells for label, (cells, _) in both.items()}
+        raters = {label: rp for label, (_, rp) in both.items()}
         missing = [lb for lb, c in loaded.items() if not c]
         if missing:
             from ..errors import InputError
@@ -479,42 +472,18 @@ def markdown(rep: Report) -> str:
 
 def plot(rep: Report) -> str:
     """SVG: per comparison and score, the difference with its interval at each level."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["svg.hashsalt"] = "serbench"
-    scores = [s for s, _, _ in SCORES]
-    fig, axes = plt.subplots(1, len(scores), figsize=(3.6 * len(scores), 3.6), sharey=True)
     questions = [q for _, _, q in COMPARISONS if any(r.question == q for r in rep.rows)]
-    for ax, sname in zip(np.atleast_1d(axes), scores, strict=True):
-        for j, level in enumerate(rep.levels):
+    panels = []
+    for sname, _, lower in SCORES:
+        values = {}
+        for level in rep.levels:
             rows = {r.question: r for r in rep.rows if r.score == sname and r.level == level}
-            y = np.arange(len(questions)) + (j - 1) * 0.22
-            d = np.array([rows[q].diff if q in rows else np.nan for q in questions])
-            lo = np.array([rows[q].ci[0] if q in rows else np.nan for q in questions])
-            hi = np.array([rows[q].ci[1] if q in rows else np.nan for q in questions])
-            ax.errorbar(d, y, xerr=[d - lo, hi - d], fmt="o", ms=4, capsize=2, label=level)
-        ax.axvline(0.0, color="grey", lw=0.8)
-        ax.set_title(sname + (" (lower is better)" if sname == "truth_ce" else ""), fontsize=9)
-        ax.tick_params(axis="x", labelsize=7)
-        ax.set_yticks(np.arange(len(questions)), questions, fontsize=7)
-    np.atleast_1d(axes)[0].legend(title="heterogeneity", fontsize=7, title_fontsize=7)
-    fig.tight_layout()
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})
-    plt.close(fig)
-    return buf.getvalue()
+            values[level] = [(rows[q].diff, rows[q].ci) if q in rows else None
+                             for q in questions]
+        panels.append({"title": sname + (" (lower is better)" if lower else ""),
+                       "values": values})
+    return plots.difference_dots(panels, questions, list(rep.levels), legend="heterogeneity")
 
 
 def write(rep: Report, out: str | Path) -> list[Path]:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    md, js, svg = out / "study.md", out / "study.json", out / "study.svg"
-    atomic.write_text(md, markdown(rep))
-    atomic.write_text(js, json.dumps(asdict(rep), indent=2, sort_keys=True) + "\n")
-    atomic.write_text(svg, plot(rep))
-    return [md, js, svg]
+    return write_report(out, "study", markdown(rep), rep, plot(rep))
