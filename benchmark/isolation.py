@@ -63,38 +63,13 @@ def call_with_deadline(fn: Callable[[Callable[..., None]], Any], seconds: float,
 
     An exception ``fn`` raises is raised here.  Past the deadline, or when the
     child dies without answering (killed by the OOM killer, ``os._exit``), a
-    :class:`Killed` says which.
+    :class:`Killed` says which.  One child of :func:`map_with_deadline`.
     """
-    ctx = mp.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(fn, send), daemon=True)
-    proc.start()
-    send.close()
-    deadline = time.monotonic() + seconds
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not recv.poll(left):
-                raise TimedOut(f"the cell ran past its time limit of {seconds:g} s and its "
-                               "process was killed")
-            try:
-                tag, payload = recv.recv()
-            except EOFError:
-                proc.join(5)
-                raise Died(f"the cell's process died without a result (exit code "
-                           f"{proc.exitcode})") from None
-            if tag == PROGRESS:
-                if on_progress is not None:
-                    on_progress(*payload)
-                continue
-            if tag == RAISE:
-                raise payload
-            return payload
-    finally:
-        if proc.is_alive():
-            proc.kill()
-        proc.join()
-        recv.close()
+    ((_, outcome),) = map_with_deadline([(None, fn)], 1, seconds,
+                                        on_progress=lambda _: on_progress)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
 
 
 def map_with_deadline(items: Iterable[tuple[Any, Callable[[Callable[..., None]], Any]]], jobs: int,
