@@ -279,8 +279,9 @@ def study(
             bars.append(GridBars(progress, n, f"{level} / {arm.label}", "local"))
             return bars[-1]
 
+        tasks = {lv: het.level_task(lv) for lv in level_list}  # built once: run, then score
         cells, failed = het.run(level_list, study_arms, runs=runs, folds=fold_list,
-                                seeds=seed_list, device=device, hooks=hooks)
+                                seeds=seed_list, device=device, hooks=hooks, tasks=tasks)
     from ..grid import counts
 
     for name, res in cells.items():
@@ -290,7 +291,7 @@ def study(
         err.print(f"{len(failed)} cell(s) failed; the report is not written")
         raise typer.Exit(1)
     rep = het.score(level_list, study_arms, runs=runs, folds=fold_list, seeds=seed_list,
-                    n_resamples=resamples)
+                    n_resamples=resamples, tasks=tasks)
     from rich.markdown import Markdown
 
     out.print(Markdown(het.markdown(rep)))

@@ -290,9 +290,14 @@ def _load(task: Task, runs: Path, arm: Arm, folds: list[int], seeds: list[int]
 
 def run(levels: Sequence[str], study_arms: list[Arm], *, runs: str | Path, folds: list[int],
         seeds: list[int], device: str = "auto",
-        hooks: Callable[[str, Arm, int], Hooks] | None = None
+        hooks: Callable[[str, Arm, int], Hooks] | None = None,
+        tasks: dict[str, Task] | None = None
         ) -> tuple[dict[str, list[CellResult]], list[tuple[str, CellResult]]]:
-    """Every arm's cells on every level (resumable): {level/arm: cells}, failed cells."""
+    """Every arm's cells on every level (resumable): {level/arm: cells}, failed cells.
+
+    ``tasks``: the levels' tasks when the caller built them (:func:`level_task`),
+    so that running and scoring build each once.
+    """
     from ..executors import LocalExecutor
     from ..grid import run_cells
     from ..plugins import resolve
@@ -302,7 +307,7 @@ def run(levels: Sequence[str], study_arms: list[Arm], *, runs: str | Path, folds
     cells: dict[str, list[CellResult]] = {}
     failed: list[tuple[str, CellResult]] = []
     for level in levels:
-        task = level_task(level)
+        task = tasks[level] if tasks and level in tasks else level_task(level)
         for arm in study_arms:
             runner = Runner(task, resolve(arm.submission), arm.config, runs=runs,
                             device=executor.device(device), label=arm.label)
@@ -350,7 +355,8 @@ def verdict(diff: float, ci: tuple[float, float], lower_is_better: bool) -> str:
 
 
 def score(levels: Sequence[str], study_arms: list[Arm], *, runs: str | Path, folds: list[int],
-          seeds: list[int], n_resamples: int = 1000) -> Report:
+          seeds: list[int], n_resamples: int = 1000,
+          tasks: dict[str, Task] | None = None) -> Report:
     from ..agreement import krippendorff_alpha
     from ..scoring import score_probs
 
@@ -359,7 +365,7 @@ def score(levels: Sequence[str], study_arms: list[Arm], *, runs: str | Path, fol
     rows: list[Row] = []
     info: dict[str, dict[str, Any]] = {}
     for level in levels:
-        task = level_task(level)
+        task = tasks[level] if tasks and level in tasks else level_task(level)
         both = {a.label: _load(task, runs, a, folds, seeds) for a in study_arms}
         loaded = {label: cells for label, (cells, _) in both.items()}
         raters = {label: rp for label, (_, rp) in both.items()}
