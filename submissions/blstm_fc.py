@@ -102,14 +102,6 @@ def mean_std(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return torch.cat([mean, (sq - mean * mean).clamp_min(1e-6).sqrt()], dim=-1)
 
 
-def mixed(h: torch.Tensor, mix: tuple[float, torch.Tensor] | None) -> torch.Tensor:
-    """``lam * h + (1 - lam) * h[perm]`` (manifold mixup), or ``h`` itself without ``mix``."""
-    if mix is None:
-        return h
-    lam, perm = mix
-    return lam * h + (1 - lam) * h.index_select(0, perm)
-
-
 class BlstmNet(nn.Module):
     """BLSTM -> pooling -> FC head.
 
@@ -124,16 +116,11 @@ class BlstmNet(nn.Module):
 
     def __init__(self, dim: int, k: int, hidden: int, layers: int, fc: int, dropout: float,
                  pooling: str, input_noise: float = 0.0, crop: float = 1.0,
-                 input_stats: bool = False, centre: bool = False,
-                 linear_stats: bool = False) -> None:
+                 input_stats: bool = False, centre: bool = False, ensemble: int = 1) -> None:
         super().__init__()
         if centre and not input_stats:
             raise ValueError("centre needs input_stats (the clip means would be lost)")
-        if linear_stats and not input_stats:
-            raise ValueError("linear_stats needs input_stats (it is a path from the statistics)")
         self.centre = centre
-        # wide and deep (Cheng et al., 2016): a linear map from the statistics to the logits
-        self.linear = nn.Linear(2 * dim, k) if linear_stats else None
         self.lstm = nn.LSTM(dim, hidden, num_layers=layers, batch_first=True, bidirectional=True)
         pooled = (4 if pooling == "meanstd" else 2) * hidden
         self.head = head(pooled + (2 * dim if input_stats else 0), fc, dropout, k)
@@ -174,11 +161,9 @@ class BlstmNet(nn.Module):
             return mean_std(out, lengths)
         return training.masked_mean(out, lengths.to(out.device))
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor,
-                mix: tuple[float, torch.Tensor] | None = None) -> torch.Tensor:
-        """Logits; ``mix = (lam, perm)`` (training with mixup) mixes the head's input rows."""
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         if not self.input_stats:
-            return self.head(mixed(self.encode(x, lengths), mix))
+            return self.head(self.encode(x, lengths))
         if self.training:  # the same crop and noise for the BLSTM and the input statistics
             x, lengths = self.augment(x, lengths)
         stats = mean_std(x, lengths)
@@ -186,9 +171,7 @@ class BlstmNet(nn.Module):
             valid = torch.arange(x.shape[1], device=x.device)[None, :] < \
                 lengths.to(x.device)[:, None]
             x = (x - stats[:, None, :x.shape[2]]) * valid[..., None].to(x.dtype)
-        h = mixed(torch.cat([self.encode(x, lengths, augment=False), stats], dim=-1), mix)
-        out = self.head(h)
-        return out if self.linear is None else out + self.linear(h[:, -stats.shape[1]:])
+        return self.head(torch.cat([self.encode(x, lengths, augment=False), stats], dim=-1))
 
 
 #: Seed offset between ensemble members (member i trains with seed + i * step).
@@ -229,9 +212,7 @@ class BlstmFc(Submission):
                  normalisation: str = "global", group_column: str = "speaker_id",
                  temperature: str = "none", weight_decay: float = 0.0,
                  frame_pool: str = "skip", input_noise: float = 0.0, crop: float = 1.0,
-                 input_stats: bool = False, centre: bool = False, ensemble: int = 1,
-                 speaker_swap: float = 0.0, linear_stats: bool = False,
-                 select_on: str = "loss", mixup: float = 0.0) -> None:
+                 input_stats: bool = False, centre: bool = False, ensemble: int = 1) -> None:
         super().__init__(feature=feature, hidden=hidden, layers=layers, fc=fc, dropout=dropout,
                          pooling=pooling, loss=loss, lr=lr, batch_size=batch_size,
                          max_epochs=max_epochs, patience=patience, frame_step=frame_step,
@@ -241,9 +222,8 @@ class BlstmFc(Submission):
                          group_column=group_column, temperature=temperature,
                          weight_decay=weight_decay, frame_pool=frame_pool,
                          input_noise=input_noise, crop=crop, input_stats=input_stats,
-                         centre=centre, ensemble=ensemble, speaker_swap=speaker_swap,
-                         linear_stats=linear_stats, select_on=select_on,
-                         mixup=mixup, transductive=normalisation == "group")
+                         centre=centre, ensemble=ensemble,
+                         transductive=normalisation == "group")
         if feature not in ("logmel", "egemaps"):
             raise ValueError("feature must be 'logmel' or 'egemaps'")
         if loss not in LOSSES:
@@ -260,21 +240,10 @@ class BlstmFc(Submission):
             raise ValueError("ensemble is a number of networks: 1 or more")
         if centre and not input_stats:
             raise ValueError("centre needs input_stats=true (the clip means would be lost)")
-        if linear_stats and not input_stats:
-            raise ValueError("linear_stats needs input_stats=true (a path from the statistics)")
         if not 0 < crop <= 1:
             raise ValueError("crop is the shortest fraction of a clip kept: in (0, 1]")
         if normalisation not in ("global", "group"):
             raise ValueError("normalisation must be 'global' or 'group'")
-        if mixup < 0:
-            raise ValueError("mixup is a Beta(a, a) parameter: 0 (off) or more")
-        if select_on not in ("loss", "uar"):
-            raise ValueError("select_on must be 'loss' or 'uar'")
-        if not 0 <= speaker_swap <= 1:
-            raise ValueError("speaker_swap is a probability: in [0, 1]")
-        if speaker_swap > 0 and normalisation != "global":
-            raise ValueError("speaker_swap acts on globally normalised inputs: with "
-                             "normalisation='group' every speaker is already at mean 0, sd 1")
         norm.check_normalisation(normalisation, group_column)
         if temperature not in temperature_kinds():
             raise ValueError(f"temperature must be one of {temperature_kinds()}")
@@ -286,8 +255,7 @@ class BlstmFc(Submission):
                                 norm=cooc_norm)
         self.cfg = training.TrainConfig(loss=loss, lr=lr, batch_size=batch_size,
                                         max_epochs=max_epochs, patience=patience,
-                                        weight_decay=weight_decay, penalty=penalty,
-                                        select_on=select_on, mixup=mixup)
+                                        weight_decay=weight_decay, penalty=penalty)
         self.c = self._config
 
     def feature_spec(self):
@@ -297,49 +265,12 @@ class BlstmFc(Submission):
         step, how = self.c["frame_step"], self.c["frame_pool"]
 
         def collate(ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-            return training.pad([self._frames(store[u], m, s, step, how)
-                                 for u, (m, s) in zip(ids, self._moments(ids), strict=True)])
-
-        return collate
-
-    @staticmethod
-    def _frames(x: np.ndarray, mean: np.ndarray, std: np.ndarray, step: int, how: str
-                ) -> np.ndarray:
-        """One clip's normalised frames at the BLSTM's rate."""
-        if how == "skip":  # normalise the kept frames only (as serbench always did)
-            return (x[::step] - mean) / std
-        return reduce_frames((x - mean) / std, step, how)
-
-    def _swap_collate(self, train: Data, seed: int):
-        """The training collator of ``speaker_swap``: with probability p a training clip is
-        re-levelled from its own speaker's frame statistics to another training speaker's,
-        ``(x - mu_a) / sd_a * sd_b + mu_b``, before the global normalisation.
-
-        Only training speakers' statistics are used, so this stays inductive: no dev or
-        test feature is read.  It is the speaker-level analogue of MixStyle (Zhou et al.,
-        2021, "Domain generalization with MixStyle"), which swaps instance feature
-        statistics between training domains so that a network cannot key on them; here
-        the domain is the speaker, whose voice level and range a global z-score keeps.
-        """
-        column, p = self.c["group_column"], self.c["speaker_swap"]
-        step, how = self.c["frame_step"], self.c["frame_pool"]
-        g = norm.group_of(train.groups, train.ids, column, task=f"task {self.spec.task}")
-        names = sorted(set(g))
-        stats = norm.group_moments(train.features, train.groups, column, names)
-        mu = np.stack([stats[h][0] for h in names]).astype(np.float32)
-        sd = np.stack([stats[h][1] for h in names]).astype(np.float32) + 1e-5
-        own = dict(zip(train.ids, (names.index(h) for h in g), strict=True))
-        rng = np.random.default_rng(seed + 2)
-        k = len(names)
-
-        def collate(ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-            feats = []
-            for u in ids:
-                x, a = train.features[u], own[u]
-                if k > 1 and rng.random() < p:
-                    b = (a + 1 + int(rng.integers(k - 1))) % k  # any other training speaker
-                    x = (x - mu[a]) / sd[a] * sd[b] + mu[b]
-                feats.append(self._frames(x, self.mean, self.std, step, how))
+            if how == "skip":  # normalise the kept frames only (as serbench always did)
+                feats = [(store[u][::step] - m) / s
+                         for u, (m, s) in zip(ids, self._moments(ids), strict=True)]
+            else:
+                feats = [reduce_frames((store[u] - m) / s, step, how)
+                         for u, (m, s) in zip(ids, self._moments(ids), strict=True)]
             return training.pad(feats)
 
         return collate
@@ -372,8 +303,6 @@ class BlstmFc(Submission):
         self.spec = spec
         dim = self.normalise_on(train)
         self.collate = self._collate(train.features)
-        self.train_collate = (self._swap_collate(train, spec.seed) if self.c["speaker_swap"] > 0
-                              else self.collate)
         return dim
 
     def input_dim(self, dim: int) -> int:
@@ -385,8 +314,7 @@ class BlstmFc(Submission):
         c = self.c
         return BlstmNet(self.input_dim(dim), k, c["hidden"], c["layers"], c["fc"], c["dropout"],
                         c["pooling"], input_noise=c["input_noise"], crop=c["crop"],
-                        input_stats=c["input_stats"], centre=c["centre"],
-                        linear_stats=c["linear_stats"])
+                        input_stats=c["input_stats"], centre=c["centre"])
 
     def fit(self, train: Data, dev: Data, spec: FitSpec) -> None:
         dim = self.prepare_fit(train, spec)
@@ -394,8 +322,7 @@ class BlstmFc(Submission):
         self.model: nn.Module
         if n == 1:
             self.model = self.net(dim, spec.k)
-            self.summary = training.fit(self.model, self.collate, train, dev, spec, self.cfg,
-                                        train_collate=self.train_collate)
+            self.summary = training.fit(self.model, self.collate, train, dev, spec, self.cfg)
         else:  # member i: its own initialisation and batch order, its own dev selection
             members, summaries = [], []
             for i in range(n):
@@ -403,8 +330,7 @@ class BlstmFc(Submission):
                 torch.manual_seed(member_spec.seed)
                 members.append(self.net(dim, spec.k))
                 summaries.append(training.fit(members[-1], self.collate, train, dev,
-                                              member_spec, self.cfg,
-                                              train_collate=self.train_collate))
+                                              member_spec, self.cfg))
             self.model = Ensemble(members)
             self.summary = {"members": summaries}
         self.temperatures = self.fit_temperature(dev)

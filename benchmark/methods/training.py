@@ -69,14 +69,6 @@ class TrainConfig:
     batching: str = "random"
     #: Cap on a batch's padded length (its size times its longest clip), or None.
     batch_seconds: float | None = None
-    #: What picks the epoch (and stops early): the dev ``loss``, or the dev ``uar`` (recall
-    #: averaged over the consensus classes present on dev), the criterion that a classical
-    #: baseline's grid search uses.
-    select_on: str = "loss"
-    #: Manifold mixup (Verma et al., 2019; mixup: Zhang et al., 2018): Beta(a, a) weight ``a``;
-    #: 0 is off.  The model's forward takes ``mix=(lam, perm)`` and mixes a hidden layer of each
-    #: batch with its permutation; the loss is mixed with the same weight.
-    mixup: float = 0.0
 
 
 def batches(n: int, batch_size: int, rng: np.random.Generator, *, policy: str = "random",
@@ -239,11 +231,8 @@ class OutOfMemory(RuntimeError):
 
 def fit(model: torch.nn.Module, collate: Collate, train: Data, dev: Data, spec: FitSpec,
         cfg: TrainConfig, objective: Objective | None = None,
-        lengths: Lengths | None = None, train_collate: Collate | None = None) -> dict[str, Any]:
+        lengths: Lengths | None = None) -> dict[str, Any]:
     """Train ``model`` in place; returns the best dev loss and the epoch it was reached.
-
-    ``train_collate`` (default ``collate``) builds the training batches only, so that a
-    submission can augment them; dev batches always go through ``collate``.
 
     ``objective`` defaults to :class:`SingleHead` with ``cfg.loss`` and
     ``cfg.penalty``.  ``lengths`` (ids -> lengths) lets ``cfg.batching =
@@ -253,8 +242,7 @@ def fit(model: torch.nn.Module, collate: Collate, train: Data, dev: Data, spec: 
     device = torch.device(spec.device)
     oom = None
     try:
-        return _fit(model, collate, train, dev, spec, cfg, objective, lengths, device,
-                    train_collate or collate)
+        return _fit(model, collate, train, dev, spec, cfg, objective, lengths, device)
     except torch.cuda.OutOfMemoryError as exc:  # handled below, once the frames are released
         oom = str(exc).splitlines()[0] if str(exc) else "CUDA out of memory"
     if torch.cuda.is_available():
@@ -266,7 +254,7 @@ def fit(model: torch.nn.Module, collate: Collate, train: Data, dev: Data, spec: 
 
 def _fit(model: torch.nn.Module, collate: Collate, train: Data, dev: Data, spec: FitSpec,
          cfg: TrainConfig, objective: Objective | None, lengths: Lengths | None,
-         device: torch.device, train_collate: Collate) -> dict[str, Any]:
+         device: torch.device) -> dict[str, Any]:
     model.to(device)
     objective = objective or SingleHead(cfg.loss, train, spec, cfg.penalty)
     rng = np.random.default_rng(spec.seed)
@@ -278,31 +266,21 @@ def _fit(model: torch.nn.Module, collate: Collate, train: Data, dev: Data, spec:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=spec.amp_dtype == "float16")
     best, best_state, best_epoch, waited = float("inf"), None, 0, 0
-    mixing = np.random.default_rng(spec.seed + 3)  # its own stream: batch order unchanged
     n = len(train)
     for epoch in range(1, cfg.max_epochs + 1):
         model.train()
         parts = batches(n, cfg.batch_size, rng, policy=cfg.batching, lengths=train_len,
                         cap=cfg.batch_seconds, ids=train.ids)
         parts = [p for p in parts if len(p) >= 2]  # BatchNorm needs two samples
-        for idx, x, lens in _loaded(train_collate, train.ids, parts, device):
-            if cfg.mixup > 0:
-                lam = float(mixing.beta(cfg.mixup, cfg.mixup))
-                perm = mixing.permutation(len(idx))
-                with _autocast(spec):
-                    output = _float(model(x, lens, mix=(lam, torch.as_tensor(perm, device=device))))
-                loss = (lam * objective.loss(output, _rows(y_train, idx, device))
-                        + (1 - lam) * objective.loss(output, _rows(y_train, idx[perm], device)))
-            else:
-                with _autocast(spec):
-                    output = model(x, lens)
-                loss = objective.loss(_float(output), _rows(y_train, idx, device))
+        for idx, x, lens in _loaded(collate, train.ids, parts, device):
+            with _autocast(spec):
+                output = model(x, lens)
+            loss = objective.loss(_float(output), _rows(y_train, idx, device))
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
-        dev_loss = (_dev_loss(model, collate, dev, y_dev, objective, spec, dev_parts)
-                    if cfg.select_on == "loss" else -dev_uar(model, collate, dev, spec))
+        dev_loss = _dev_loss(model, collate, dev, y_dev, objective, spec, dev_parts)
         if dev_loss < best - 1e-6:
             best, best_epoch, waited = dev_loss, epoch, 0
             # A copy where the weights live (on the GPU: no host round trip).
@@ -314,8 +292,6 @@ def _fit(model: torch.nn.Module, collate: Collate, train: Data, dev: Data, spec:
             break
     if best_state is not None:
         model.load_state_dict(best_state)
-    if cfg.select_on == "uar":
-        return {"best_dev_uar": -best, "best_epoch": best_epoch, "batching": cfg.batching}
     return {"best_dev_loss": best, "best_epoch": best_epoch, "batching": cfg.batching}
 
 
@@ -354,17 +330,6 @@ def _dev_loss(model: torch.nn.Module, collate: Collate, data: Data, y: Targets,
             output = model(x, lengths)
         total += objective.loss(_float(output), _rows(y, idx, device)).double() * len(idx)
     return float(total) / len(data)
-
-
-def dev_uar(model: torch.nn.Module, collate: Collate, data: Data, spec: FitSpec) -> float:
-    """Unweighted average recall of the arg max on the clips with a consensus label (NaN if none).
-    """
-    keep = data.labels >= 0
-    if not keep.any():
-        return float("nan")
-    pred = outputs(model, collate, data, spec).argmax(1).numpy()[keep]
-    labels = data.labels[keep]
-    return float(np.mean([(pred[labels == c] == c).mean() for c in np.unique(labels)]))
 
 
 @torch.no_grad()
