@@ -121,13 +121,14 @@ class StatMetric:
 
 # ----------------------------------------------------------------------------- statistics
 # Every statistics matrix ends with a column of ones, so its sum holds the (weighted)
-# number of utterances. Matrices are filled in place (no hstack copies: they dominate at 1e5 rows).
+# number of utterances. Matrices are filled in place (no hstack copies: they dominate at 1e5 rows)
+# and column-major: they are filled, and copied into the scorer's stacked matrix, by column.
 
 
 def _three_blocks(ref: np.ndarray, pred: np.ndarray, dtype: type = np.float64) -> np.ndarray:
     """[N, 3K + 1]: reference, prediction, their product, 1 (filled in place)."""
     n, k = ref.shape
-    out = np.empty((n, 3 * k + 1), dtype=dtype)
+    out = np.empty((n, 3 * k + 1), dtype=dtype, order="F")
     out[:, :k] = ref
     out[:, k:2 * k] = pred
     np.multiply(ref, pred, out=out[:, 2 * k:3 * k])
@@ -199,16 +200,17 @@ def distribution_stats(targets: np.ndarray, probs: np.ndarray, *, bits_ece: bool
     logp = np.log(np.maximum(p, KL_EPSILON))
     nll = -(t * logp).sum(axis=1)
     brier = ((p - t) ** 2).sum(axis=1)
-    kl = _xlogy(t, t).sum(axis=1) + nll
+    tlogt = _xlogy(t, t)
+    kl = tlogt.sum(axis=1) + nll
     m = 0.5 * (t + p)
-    js = 0.5 * ((_xlogy(t, t) - _xlogy(t, m)).sum(axis=1)
+    js = 0.5 * ((tlogt - _xlogy(t, m)).sum(axis=1)
                 + (_xlogy(p, p) - _xlogy(p, m)).sum(axis=1))
     cos = _div((t * p).sum(axis=1), np.linalg.norm(t, axis=1) * np.linalg.norm(p, axis=1))
     top = p.argmax(axis=1)
     conf = p[np.arange(n), top]
     correct = (t[np.arange(n), top] >= t.max(axis=1) - 1e-12).astype(np.float64)
     width = _N5 + (2 * k + 1) * ECE_BINS + 1 if bits_ece else _N5 + (k + 1) * ECE_BINS + 1
-    out = np.zeros((n, width))
+    out = np.zeros((n, width), order="F")
     for j, col in enumerate((nll, brier, kl, js, cos)):
         out[:, j] = col
     _bin_gaps(out, _N5, p, p - t)
@@ -375,14 +377,44 @@ def _ap_from_groups(pos: np.ndarray, tot: np.ndarray) -> np.ndarray:
     return _div((pos * _div(tp, allc)).sum(-1), tp[..., -1])
 
 
-def average_precision(plan: RankPlan, weights: np.ndarray | None = None) -> np.ndarray:
-    """Macro AP over classes with a positive bit; ``weights`` [B, N] gives one score per row."""
+#: Bootstrap weights are draw counts summing to n; float32 sums of them are exact below 2**24.
+EXACT_FLOAT32 = 2 ** 24
+
+
+def _ap_untied(w: np.ndarray, positives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """AP of every row of float32 draw counts ``w`` [B, N] (clips by descending score, no tied
+    scores) and whether the row has a positive.  The same sum as :func:`_ap_from_groups` with
+    one group per clip, over the positive positions only: the cumulative counts are exact
+    integers in float32, so only the ratios need float64.
+    """
+    tp = np.cumsum(w[:, positives], axis=1, dtype=np.float32)
+    seen = np.cumsum(w, axis=1, dtype=np.float32)[:, positives]
+    if tp.shape[1] == 0:
+        return np.zeros(w.shape[0]), np.zeros(w.shape[0], dtype=bool)
+    gain = w[:, positives].astype(np.float64) * _div(tp.astype(np.float64),
+                                                       seen.astype(np.float64))
+    total = tp[:, -1].astype(np.float64)
+    return _div(gain.sum(-1), total), total > 0
+
+
+def average_precision(plan: RankPlan, weights: np.ndarray | None = None, *,
+                      counts: bool = False) -> np.ndarray:
+    """Macro AP over classes with a positive bit; ``weights`` [B, N] gives one score per row.
+
+    ``counts=True`` says the weights are integer draw counts (bootstrap resamples): a class
+    without tied scores then takes a faster path with the same sums (:func:`_ap_untied`).
+    """
     per_class, present = [], []
     for o, st, y in zip(plan.order, plan.starts, plan.positive, strict=True):
         w = np.ones((1, len(o))) if weights is None else weights[:, o]
         if len(o) == 0:
             per_class.append(np.zeros(w.shape[0]))
             present.append(np.zeros(w.shape[0], dtype=bool))
+            continue
+        if counts and len(st) == len(o) and len(o) < EXACT_FLOAT32:
+            ap, has = _ap_untied(w, np.flatnonzero(y))
+            per_class.append(ap)
+            present.append(has)
             continue
         pos = np.add.reduceat(w * y, st, axis=1)
         tot = np.add.reduceat(w, st, axis=1)

@@ -59,6 +59,8 @@ from .tasks.task import Split, Task
 from .vocab import MODEL_RULES
 
 ROWS = ("prior", "best_constant", "human")
+#: Training scores this close count as a tie between best-constant candidates (the first wins).
+TIE = 1e-12
 #: The extra row of tasks with a known truth (see :func:`row_kinds`).
 ORACLE = "oracle"
 
@@ -228,8 +230,12 @@ def best_constants(names: list[str], train: Split, uar_classes: str = "present"
         for m in fam:
             if m not in scores[0]:
                 continue
+            # candidates that tie in exact arithmetic (e.g. every top-label candidate scores
+            # top-label ECE 0 on the training split) go to the first, not to whichever a
+            # last-bit rounding difference favours: their test scores differ
             vals = np.array([sc[m] for sc in scores])
-            best = int(np.argmin(vals) if m in M.LOWER_IS_BETTER else np.argmax(vals))
+            gain = -vals if m in M.LOWER_IS_BETTER else vals
+            best = int(np.flatnonzero(gain >= gain.max() - TIE)[0])
             out[m] = family_cands[best]
             # cosine against one-hot targets is maximal at the class frequencies (Cauchy-Schwarz)
             if m in _SEARCHED and not (m == "cosine" and one_hot):

@@ -168,18 +168,21 @@ def _binned_rank_stats(targets: np.ndarray, probs: np.ndarray) -> tuple[np.ndarr
     first, so average precision over bins treats a bin as one threshold.
     """
     k = probs.shape[1]
+    n = len(probs)
     bits = targets > 1.0 / k
-    cols, sizes = [], []
+    bins, sizes = [], []
     for c in range(k):
         s = probs[:, c]
         edges = np.unique(np.quantile(s, np.linspace(0, 1, AP_BINS + 1)[1:-1]))
-        b = len(edges) - np.searchsorted(edges, s, side="right")  # 0 = highest scores
-        g = len(edges) + 1
-        onehot = np.zeros((len(s), g), dtype=np.float32)
-        onehot[np.arange(len(s)), b] = 1.0
-        cols += [onehot * bits[:, c:c + 1], onehot]
-        sizes.append(g)
-    return np.hstack(cols), sizes
+        bins.append(len(edges) - np.searchsorted(edges, s, side="right"))  # 0 = highest
+        sizes.append(len(edges) + 1)
+    out = np.zeros((n, 2 * sum(sizes)), dtype=np.float32, order="F")
+    rows, start = np.arange(n), 0
+    for c, (b, g) in enumerate(zip(bins, sizes, strict=True)):
+        out[rows, start + b] = bits[:, c]      # the bin's positives
+        out[rows, start + g + b] = 1.0         # the bin's clips
+        start += 2 * g
+    return out, sizes
 
 
 def _binned_ap(sums: np.ndarray, sizes: list[int]) -> np.ndarray:
@@ -234,8 +237,9 @@ def score_test_sets(names: list[str], targets: np.ndarray, probs_list: list[np.n
     boot_sums: dict[tuple[int, str], np.ndarray] = {}
     exact_ap: list[list[np.ndarray]] = [[] for _ in probs_list]
     if (blocks or rank) and n:
-        # one wide float32 matrix: OpenBLAS runs narrow products (tens of columns) very slowly
-        stacked = np.empty((n, sum(b.shape[1] for b in blocks)), dtype=np.float32)
+        # one wide float32 matrix: OpenBLAS runs narrow products (tens of columns) very slowly;
+        # column-major, so that each block's columns are written contiguously
+        stacked = np.empty((n, sum(b.shape[1] for b in blocks)), dtype=np.float32, order="F")
         start = 0
         for blk in blocks:
             stacked[:, start:start + blk.shape[1]] = blk
@@ -249,7 +253,7 @@ def score_test_sets(names: list[str], targets: np.ndarray, probs_list: list[np.n
                     parts.append(bs.chunk_sums(w, stacked))
                 if rank and n <= AP_EXACT_MAX:
                     for i, plan in enumerate(plans):
-                        exact_ap[i].append(M.average_precision(plan, w))
+                        exact_ap[i].append(M.average_precision(plan, w, counts=True))
         boot = np.vstack(parts) if parts else None
         start = 0
         for blk, (i, kind, width) in zip(blocks, layout, strict=True):
@@ -330,11 +334,12 @@ def score_fold(task: Task, cells: list[Loaded], *, metrics: tuple[str, ...] | No
     notes: list[dict[str, dict[str, str]]] = [{} for _ in cells]
     coverage: dict[str, dict[str, Any]] = {}
     votes = RE.fold_votes(task, fold) if rater_names else None
+    indexes = [pd.Index(ids) for _, ids, _ in cells]  # hashed once, looked up per rule
     for rule in task.spec.rules:
         split = task.split(fold, "test", rule)
         probs = []
-        for _, ids, p in cells:
-            rows = pd.Index(ids).get_indexer(split.ids)  # the test rule's clips, in its order
+        for index, (_, _, p) in zip(indexes, cells, strict=True):
+            rows = index.get_indexer(split.ids)  # the test rule's clips, in its order
             if (rows < 0).any():
                 raise KeyError(f"no prediction for clip {split.ids[int(np.argmax(rows < 0))]!r}")
             probs.append(p[rows])

@@ -47,6 +47,23 @@ def _data(seed: int, n: int = 400, k: int = 5):
     return t, p
 
 
+@pytest.mark.parametrize("ties", [False, True])
+def test_resampled_auprc_equals_sklearn_with_the_draw_counts_as_weights(ties: bool):
+    """The bootstrap's AP (``counts=True``: the path for untied scores) is scikit-learn's
+    average precision with each clip weighted by how often the resample drew it."""
+    rng = np.random.default_rng(7)
+    t, p = _data(7) if ties else (rng.dirichlet(np.ones(5) * 0.5, size=300),
+                                  rng.dirichlet(np.ones(5), size=300))
+    bits = (t > 1 / t.shape[1]).astype(int)
+    w = np.vstack([c.copy() for c in bs.resample_weights(len(t), 6, 3)])
+    plan = M.rank_plan(t, p)
+    fast = M.average_precision(plan, w, counts=True)
+    assert np.allclose(fast, M.average_precision(plan, w), rtol=0, atol=1e-12)
+    for r in range(len(w)):
+        assert fast[r] == pytest.approx(np.mean([average_precision_score(
+            bits[:, c], p[:, c], sample_weight=w[r]) for c in range(t.shape[1])]), abs=1e-12)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_new_metrics_against_sklearn(seed: int):
     t, p = _data(seed)
@@ -367,3 +384,26 @@ def test_human_spread_over_raters(demo):
     counts_only.ratings = None  # type: ignore[attr-defined]
     assert human_spread(counts_only)["auprc"]["AR"].startswith(  # type: ignore[arg-type]
         "n/a: the source has vote counts only")
+
+
+def test_best_constant_ties_go_to_the_first_candidate():
+    """Top-label ECE of a constant is |confidence - how often its arg max is a top class|.
+    Each top-label candidate j sets its confidence to that rate (when it is above 1/K), so
+    here four candidates (classes 1, 2, 3 and 4: rates 0.35, 0.45, 0.5, 0.3 > 1/5) score 0 in
+    exact arithmetic; in floats they score 8e-17, 2e-17, 0 and 6e-18.  The first tied
+    candidate (class 1) must win, not whichever the last bits favour (their test scores
+    differ)."""
+    from serbench.reference import best_constants
+
+    counts = np.array([
+        [2, 1, 1, 0, 0], [0, 0, 3, 2, 3], [2, 2, 3, 2, 2], [2, 2, 3, 1, 3], [2, 0, 1, 3, 2],
+        [0, 3, 2, 3, 0], [0, 3, 0, 2, 0], [1, 1, 1, 1, 0], [0, 0, 0, 2, 2], [2, 1, 2, 3, 1],
+        [1, 3, 3, 3, 1], [2, 3, 2, 3, 2], [2, 1, 3, 0, 2], [2, 3, 2, 1, 1], [1, 1, 2, 3, 0],
+        [3, 2, 1, 2, 2], [1, 1, 2, 2, 2], [1, 3, 1, 1, 3], [1, 0, 2, 2, 0], [0, 1, 3, 1, 3]])
+    t = counts / counts.sum(axis=1, keepdims=True)
+    top = t == t.max(axis=1, keepdims=True)
+    assert top.mean(axis=0) == pytest.approx([0.15, 0.35, 0.45, 0.5, 0.3])  # the rates
+    labels = np.where(top.sum(axis=1) == 1, t.argmax(axis=1), -1)
+    split = Split(1, "train", "AR", np.array([f"c{i}" for i in range(20)]), t, labels)
+    c = best_constants(["ece_toplabel"], split)["ece_toplabel"]
+    assert c == pytest.approx([0.1625, 0.35, 0.1625, 0.1625, 0.1625])  # class 1 at its rate
