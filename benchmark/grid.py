@@ -45,6 +45,10 @@ class GridResult:
     board: Any = None  # serbench.leaderboard.Board when the leaderboard was rebuilt
     executor: str = "local"
     notes: list[str] = field(default_factory=list)
+    #: Where the leaderboard files were written, or why they were not (the stored files
+    #: hold rows of a task that is not prepared here, which rewriting would drop).
+    written: str | None = None
+    not_written: str | None = None
 
     @property
     def failed(self) -> list[CellResult]:
@@ -66,6 +70,7 @@ class GridResult:
             "task": r.task.spec.name, "submission": r.label, "plugin": r.cls.name,
             "config": r.recorded_config, "device": r.device, "executor": self.executor,
             "runs": str(r.runs), "counts": self.counts(), "notes": self.notes,
+            "leaderboard": {"written": self.written, "not_written": self.not_written},
             "cells": [{"fold": c.key.fold, "train_rule": c.key.train_rule, "seed": c.key.seed,
                        "status": c.status, "message": c.message, "seconds": round(c.seconds, 3),
                        "folder": str(c.key.folder(r.runs))} for c in self.cells],
@@ -165,7 +170,14 @@ def run(task: str | Task = "demo", submission: str | type[Submission] = "blstm-f
         ex.close()
     result = GridResult(runner, cells, executor=ex.name)
     if out is not None:
-        result.board = build_leaderboard(runs, out, resamples=resamples)
+        from . import leaderboard as lb
+
+        result.board = build_leaderboard(runs, None, resamples=resamples)
+        try:
+            lb.write(result.board, Path(out))
+            result.written = str(out)
+        except lb.WouldDropRows as exc:  # the cells are recorded; the stored board is kept
+            result.not_written = str(exc)
     return result
 
 

@@ -49,7 +49,8 @@ from .summaries import aggregate
 from .tasks import load_task
 from .views import MISSING, TaskBoard
 
-__all__ = ["MISSING", "Board", "TaskBoard", "build", "check", "write"]
+__all__ = ["MISSING", "Board", "TaskBoard", "WouldDropRows", "build", "check", "dropped_tasks",
+           "write"]
 
 
 @dataclass
@@ -477,9 +478,41 @@ def check(board: Board, out: str | Path, tolerance: float = 2e-6) -> tuple[int, 
     return compared, diffs
 
 
+class WouldDropRows(InputError):
+    """Writing would drop rows of a task that is stored in the leaderboard but not prepared here."""
+
+
+def dropped_tasks(board: Board, out: str | Path) -> list[str]:
+    """Tasks whose rows the leaderboard stored in ``out`` holds but ``board`` could not score
+    (their task is not prepared here): writing ``board`` there would silently drop them."""
+    if not board.unavailable:
+        return []
+    try:
+        stored = json.loads((Path(out) / "leaderboard.json").read_text(encoding="utf-8"))
+        names = {str(t.get("task")) for t in stored.get("tasks", [])}
+    except (OSError, ValueError, AttributeError):  # nothing stored, or not a leaderboard
+        return []
+    return sorted(names & set(board.unavailable))
+
+
 def write(board: Board, out: str | Path) -> list[Path]:
-    """Write README.md, leaderboard.csv, leaderboard.json, index.html and plots/ into ``out``."""
+    """Write README.md, leaderboard.csv, leaderboard.json, index.html and plots/ into ``out``.
+
+    Refused (:class:`WouldDropRows`, nothing written) when ``out`` holds rows of a task that
+    is not prepared here: the board could not score that task's records, and rewriting the
+    files would drop its rows.
+    """
     out = Path(out)
+    dropped = dropped_tasks(board, out)
+    if dropped:
+        n = sum(int(board.unavailable[t].split()[0]) for t in dropped
+                if board.unavailable[t].split()[0].isdigit())
+        raise WouldDropRows(
+            f"the leaderboard in {out} holds rows of {', '.join(dropped)}, which is not "
+            f"prepared here: its {n} record(s) cannot be scored, and rewriting the leaderboard "
+            "would drop them",
+            fix=f"prepare {'them' if len(dropped) > 1 else 'it'} (serbench prepare "
+                f"{dropped[0]} --source DIR), or write elsewhere (--out DIR)")
     plot_files = _plots(board, out)
     written = {
         "README.md": _markdown(board),

@@ -79,6 +79,11 @@ DEFAULT = tuple(m for m in ALL if m != "ece_bits")
 #: Lower is better for these; higher for the rest.
 LOWER_IS_BETTER = frozenset({"hamming", "nll", "brier", "kl", "js", "ece_classwise",
                              "ece_toplabel", "ece_bits"})
+#: Metrics whose clip bootstrap is biased away from the point estimate, so the scorer
+#: re-centres their resamples on it (bias correction, Efron & Tibshirani 1993, ch. 10): a
+#: resample repeats clips, and a repeated positive raises its own precision (AP); a binned ECE
+#: sums absolute gaps, and resampling noise can only add to an absolute value.
+RECENTRED = frozenset({"auprc", "ece_classwise", "ece_toplabel", "ece_bits"})
 #: Names a task file may still use, and what they are now called.
 RENAMED = {"ece": "ece_bits"}
 #: The paper's metric (Chou 2025: macro-F1 with the 1/K rule on both sides).
@@ -137,9 +142,20 @@ def _three_blocks(ref: np.ndarray, pred: np.ndarray, dtype: type = np.float64) -
 
 
 def single_label_stats(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """[N, 3K + 1]: one-hot reference, one-hot argmax prediction, their product, 1."""
+    """[N, 3K + 1]: one-hot reference, one-hot argmax prediction, their product, 1.
+
+    Every clip needs a consensus class: a label of -1 (a tied clip, no consensus) would
+    otherwise index the last class.
+    """
     k = probs.shape[1]
-    return _three_blocks(_one_hot(np.asarray(labels), k),
+    labels = np.asarray(labels)
+    bad = (labels < 0) | (labels >= k)
+    if bad.any():
+        raise ValueError(f"single-label metrics need a consensus class in 0..{k - 1} for "
+                         f"every clip; {int(bad.sum())} of {len(labels)} have none (e.g. "
+                         f"label {int(labels[bad][0])}: -1 marks a tie): score them on the MR "
+                         "or PR test set, or drop the clips without a consensus")
+    return _three_blocks(_one_hot(labels, k),
                          _one_hot(np.asarray(probs).argmax(axis=1), k))
 
 

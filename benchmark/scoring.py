@@ -283,9 +283,13 @@ def score_test_sets(names: list[str], targets: np.ndarray, probs_list: list[np.n
             if (i, kind) not in point_sums:
                 point[m] = None
                 continue
-            point[m] = float(M.finalize(m, point_sums[(i, kind)], k, uar_classes=uar_classes))
+            p_m = float(M.finalize(m, point_sums[(i, kind)], k, uar_classes=uar_classes))
+            point[m] = p_m
             if (i, kind) in boot_sums:
-                samples[m] = M.finalize(m, boot_sums[(i, kind)], k, uar_classes=uar_classes)
+                b = M.finalize(m, boot_sums[(i, kind)], k, uar_classes=uar_classes)
+                if m in M.RECENTRED:  # biased resamples (see M.RECENTRED), as AP above
+                    b = b - (float(np.nanmean(b)) - p_m)
+                samples[m] = b
         results.append((point, samples))
     return results
 

@@ -347,3 +347,11 @@ def test_tasks_truth_command(ds_task, tmp_path: Path):
                           timeout=120)
     assert proc.returncode == 2 and "mix_c" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_aggregation_without_a_model_rule_is_refused(tmp_path: Path):
+    """aggregation only configures DS / DS1: on a task without them it would do nothing."""
+    with pytest.raises(InputError, match="rules \\['MR', 'PR', 'AR'\\] has none of them"):
+        parse_task({**TASK, "aggregation": {"workers": "pooled"}}, tmp_path / "task.yaml")
+    parse_task({**TASK, "rules": ["AR", "DS"], "aggregation": {"workers": "pooled"}},
+               tmp_path / "task.yaml")  # with DS it is fine

@@ -335,3 +335,39 @@ def test_ctrl_c_says_what_is_kept_and_exits_130(home: Path, tmp_path: Path):
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted: every finished cell is kept" in err and "Traceback" not in err
+
+
+def test_a_board_with_an_unprepared_task_is_never_rewritten_without_it(home: Path,
+                                                                        tmp_path: Path):
+    """Rows of a task that is not prepared here (its records cannot be scored) are not
+    dropped: ``serbench leaderboard`` refuses (exit 2, nothing written), and ``serbench run``
+    records its cells, prints its 3x3 and leaves the stored board as it was."""
+    import shutil
+
+    committed = Path(__file__).parents[1] / "leaderboard" / "runs" / "emodb"
+    cell = next(committed.glob("*/fold1-MR-seed0"), None)
+    if cell is None:
+        pytest.skip("no committed EmoDB record in leaderboard/runs/emodb")
+    runs, board = tmp_path / "runs", tmp_path / "board"
+    shutil.copytree(cell, runs / "emodb" / "svm" / "fold1-MR-seed0")  # emodb: not prepared here
+    board.mkdir()
+    stored = '{"tasks": [{"task": "emodb", "submissions": []}]}\n'
+    (board / "leaderboard.json").write_text(stored)
+    res = serbench("leaderboard", "--runs", str(runs), "--out", str(board), "--resamples", "20",
+                   home=home)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "holds rows of emodb, which is not prepared here" in one_message(res)
+    assert (board / "leaderboard.json").read_text() == stored and not (board / "README.md").exists()
+    plugin = tmp_path / "uniform.py"
+    plugin.write_text(FAILING)
+    res = serbench("run", "--submission", str(plugin), "--config", "mode=uniform", "--folds", "1",
+                   "--rules", "AR", "--seeds", "0", "--runs", str(runs), "--out", str(board),
+                   "--resamples", "20", "--device", "cpu", home=home)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "leaderboard not rewritten" in res.stderr and "train \\ test" in res.stdout
+    assert (board / "leaderboard.json").read_text() == stored
+    assert (runs / "demo" / "failing" / "fold1-AR-seed0" / "record.json").exists()
+    fresh = tmp_path / "fresh"  # a folder without rows of emodb loses nothing: written
+    res = serbench("leaderboard", "--runs", str(runs), "--out", str(fresh), "--resamples", "20",
+                   home=home)
+    assert res.returncode == 0 and (fresh / "README.md").exists(), res.stderr

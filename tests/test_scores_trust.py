@@ -407,3 +407,28 @@ def test_best_constant_ties_go_to_the_first_candidate():
     split = Split(1, "train", "AR", np.array([f"c{i}" for i in range(20)]), t, labels)
     c = best_constants(["ece_toplabel"], split)["ece_toplabel"]
     assert c == pytest.approx([0.1625, 0.35, 0.1625, 0.1625, 0.1625])  # class 1 at its rate
+
+
+@pytest.mark.parametrize("metric", ["ece_classwise", "ece_toplabel"])
+def test_binned_ece_intervals_hold_their_point(metric: str):
+    """A binned ECE sums |gaps|, so clip resamples of a well-calibrated prediction sit above
+    its point estimate; the scorer re-centres them (as for AP), so the interval holds it."""
+    from serbench.scoring import score_test_set
+
+    rng = np.random.default_rng(3)
+    t = rng.dirichlet(np.ones(5), size=80)
+    p = 0.9 * t + 0.1 * rng.dirichlet(np.ones(5), size=80)  # close to the targets
+    point, samples = score_test_set([metric], t, p, None, n_resamples=500, seed=1)
+    raw = M.finalize(metric, np.vstack([c.copy() for c in bs.resample_weights(80, 500, 1)])
+                     @ M.statistics("dist", t, p), 5)
+    assert raw.mean() > point[metric]  # the raw resamples are biased upward ...
+    assert np.mean(samples[metric]) == pytest.approx(point[metric])  # ... re-centred
+    lo, hi = bs.percentile_interval(samples[metric])
+    assert lo <= point[metric] <= hi
+
+
+def test_single_label_metrics_refuse_clips_without_a_consensus():
+    """Label -1 (a tie) used to index the last class of the one-hot reference."""
+    labels = np.array([0, -1, 2])
+    with pytest.raises(ValueError, match="1 of 3 have none"):
+        M.compute(["uar"], np.eye(3)[[0, 1, 2]], np.eye(3)[[0, 1, 2]], labels)

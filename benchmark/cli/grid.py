@@ -140,7 +140,11 @@ def run(
         report_cells(cells, runs)
         if result.board is not None:
             _three_by_three(result.board, task, runner.label, runs)
-            out.print(f"leaderboard written to {escape(str(out_dir))}")
+            if result.written:
+                out.print(f"leaderboard written to {escape(str(out_dir))}")
+            else:
+                err.print("[yellow]leaderboard not rewritten[/]: "
+                          f"{escape(str(result.not_written))}")
         out.print(f"wall time {time.perf_counter() - t0:.1f} s")
     if result.failed:
         raise typer.Exit(1)

@@ -270,6 +270,11 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
                          file=file, fix="pooled: one confusion matrix for every vote; raters: "
                                         "one per rater (needs rater ids); auto: raters when "
                                         "every vote has an id")
+    if aggregation and not set(rules) & set(MODEL_RULES):
+        raise InputError(f"aggregation sets the workers of the model rules "
+                         f"({', '.join(MODEL_RULES)}), and rules {list(rules)} has none of them",
+                         file=file, fix=f"add one to rules (e.g. rules: [{', '.join(rules)}, "
+                                        f"{MODEL_RULES[0]}]) or remove aggregation")
     return TaskSpec(
         name=name,
         version=int(data.get("version", 1)),
