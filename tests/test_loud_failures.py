@@ -371,3 +371,27 @@ def test_a_board_with_an_unprepared_task_is_never_rewritten_without_it(home: Pat
     res = serbench("leaderboard", "--runs", str(runs), "--out", str(fresh), "--resamples", "20",
                    home=home)
     assert res.returncode == 0 and (fresh / "README.md").exists(), res.stderr
+
+
+def test_score_scores_the_good_records_and_exits_1_on_a_stale_one(home: Path, tmp_path: Path):
+    """One record made on another task fingerprint does not hide the others: they are scored,
+    the stale one is named (exit 1).  Alone, it is the one message of a user's mistake (2)."""
+    import json as _json
+
+    from runs_fixture import make_runs, prior
+
+    from serbench.tasks import load_task
+
+    runs = tmp_path / "runs"
+    make_runs(load_task("demo"), runs, "prior", prior, rules=("AR",), folds=(1, 2))
+    stale = runs / "demo" / "prior" / "fold2-AR-seed0" / "record.json"
+    rec = _json.loads(stale.read_text())
+    rec["task_fingerprint"] = "0" * 64
+    stale.write_text(_json.dumps(rec))
+    res = serbench("score", str(runs), "--resamples", "20", home=home)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "fold 1" in res.stdout and "refused" in res.stderr
+    assert "record was made on task fingerprint 000000000000" in " ".join(res.stderr.split())
+    assert "Traceback" not in res.stderr
+    res = serbench("score", str(stale.parent), "--resamples", "20", home=home)
+    assert res.returncode == 2 and "fingerprint 000000000000" in one_message(res)

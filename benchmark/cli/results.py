@@ -61,17 +61,27 @@ def score(
     if not records:
         raise InputError("no readable record.json found", file=run_dir,
                          fix="point at a run folder written by serbench run")
+    from ..errors import SerbenchError
+
     tasks: dict[str, Any] = {}
-    scored = []
+    scored, refused = [], []
     for r in records:
         name = r.data["task"]
-        if name not in tasks:
-            tasks[name] = load(name)
-        scored.append(score_record(tasks[name], r, n_resamples=resamples, seed=seed,
-                                   double_softmax=double_softmax))
+        try:
+            if name not in tasks:
+                tasks[name] = load(name)
+            scored.append(score_record(tasks[name], r, n_resamples=resamples, seed=seed,
+                                       double_softmax=double_softmax))
+        except SerbenchError as exc:  # one stale or broken record does not hide the others
+            refused.append((r.path, exc))
+    if not scored:  # nothing could be scored: the first reason is the message (exit 2)
+        raise refused[0][1]
     if json_out:
         print_json({"cells": [s.as_json() for s in scored],
-                    "skipped": [{"record": str(p), "why": w} for p, w in bad]})
+                    "skipped": [{"record": str(p), "why": w} for p, w in bad],
+                    "refused": [{"record": str(p), "why": str(e)} for p, e in refused]})
+        if refused:
+            raise typer.Exit(1)
         return
     for s in scored:
         spec = tasks[s.key.task].spec
@@ -97,6 +107,11 @@ def score(
             out.print(f"[dim]n/a, {escape(why)}[/]")
     for p, why in bad:
         err.print(f"[yellow]skipped[/] {escape(str(p))}: {escape(why)}")
+    for p, problem in refused:
+        err.print(f"[red]refused[/] {escape(str(p))}: {escape(str(problem))}")
+    if refused:
+        err.print(f"{len(refused)} of {len(records)} record(s) could not be scored")
+        raise typer.Exit(1)
 
 
 def leaderboard(
