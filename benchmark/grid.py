@@ -77,6 +77,12 @@ class GridResult:
         }
 
 
+def default_jobs(cpus_per_cell: int = 1) -> int:
+    """CPU cells computed at once by default: the usable cores over ``cpus_per_cell``."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // max(1, cpus_per_cell))
+
+
 def writable(folder: Path, option: str) -> None:
     """Refuse, before any cell runs, a results folder that cannot be written."""
     import tempfile
@@ -151,9 +157,12 @@ def run(task: str | Task = "demo", submission: str | type[Submission] = "blstm-f
     for folder, option in ((runs, "--runs"), (out, "--out")):
         if folder is not None:
             writable(Path(folder), option)
+    if out is not None:
+        from . import leaderboard as lb
+
+        lb.stored_rows(Path(out))  # other files there: refused before any cell runs
     if jobs is None:
-        jobs = max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                       else os.cpu_count() or 1) // max(1, cpus_per_cell))
+        jobs = default_jobs(cpus_per_cell)
     ex = make(executor, address=address, cpus_per_cell=cpus_per_cell, jobs=jobs) \
         if isinstance(executor, str) else executor
     try:
@@ -223,5 +232,6 @@ def cell_data(task: str | Task, fold: int, rule: str, split: str,
     return data
 
 
-__all__ = ["DEFAULT_SEEDS", "GridResult", "build_leaderboard", "cell_data", "counts", "grid_runner",
+__all__ = ["DEFAULT_SEEDS", "GridResult", "build_leaderboard", "cell_data", "counts",
+           "default_jobs", "grid_runner",
            "run", "run_cells"]

@@ -49,8 +49,8 @@ from .summaries import aggregate
 from .tasks import load_task
 from .views import MISSING, TaskBoard
 
-__all__ = ["MISSING", "Board", "TaskBoard", "WouldDropRows", "build", "check", "dropped_tasks",
-           "write"]
+__all__ = ["MISSING", "Board", "TaskBoard", "WouldDropRows", "build", "check", "dropped_rows",
+           "stored_rows", "write"]
 
 
 @dataclass
@@ -440,6 +440,9 @@ def check(board: Board, out: str | Path, tolerance: float = 2e-6) -> tuple[int, 
     if isinstance(stored, dict) and isinstance(stored.get("tasks"), list):
         stored["tasks"] = [t for t in stored["tasks"]
                            if not (isinstance(t, dict) and t.get("task") in board.unavailable)]
+    # records of a task not prepared here are listed as skipped only in the recomputed board
+    fresh["skipped"] = [x for x in fresh["skipped"]
+                        if not str(x.get("why", "")).startswith("task not available")]
     diffs: list[str] = []
     compared = 0
 
@@ -479,40 +482,72 @@ def check(board: Board, out: str | Path, tolerance: float = 2e-6) -> tuple[int, 
 
 
 class WouldDropRows(InputError):
-    """Writing would drop rows of a task that is stored in the leaderboard but not prepared here."""
+    """Writing would drop rows of the leaderboard stored in the output folder, or overwrite
+    files there that are not a serbench leaderboard."""
 
 
-def dropped_tasks(board: Board, out: str | Path) -> list[str]:
-    """Tasks whose rows the leaderboard stored in ``out`` holds but ``board`` could not score
-    (their task is not prepared here): writing ``board`` there would silently drop them."""
-    if not board.unavailable:
-        return []
+#: The files :func:`write` replaces in its output folder (plus ``plots/``).
+FILES = ("README.md", "leaderboard.csv", "leaderboard.json", "index.html")
+
+
+def stored_rows(out: str | Path) -> set[tuple[str, str]] | None:
+    """(task, submission) rows of the leaderboard stored in ``out``; None when ``out`` holds no
+    leaderboard file at all.  Files there that are not a serbench leaderboard are refused."""
+    out = Path(out)
+    present = [f for f in FILES if (out / f).exists()]
+    if not present:
+        return None
+    fix = "write the leaderboard to another folder (--out DIR), or move those files away"
     try:
-        stored = json.loads((Path(out) / "leaderboard.json").read_text(encoding="utf-8"))
-        names = {str(t.get("task")) for t in stored.get("tasks", [])}
-    except (OSError, ValueError, AttributeError):  # nothing stored, or not a leaderboard
-        return []
-    return sorted(names & set(board.unavailable))
+        stored = json.loads((out / "leaderboard.json").read_text(encoding="utf-8"))
+        tasks = stored["tasks"]
+        return {(str(t["task"]), str(sub["submission"])) for t in tasks
+                for sub in t.get("submissions", [])} | {(str(t["task"]), "") for t in tasks}
+    except FileNotFoundError:
+        raise WouldDropRows(f"{out} holds {', '.join(present)} but no leaderboard.json: not a "
+                            "serbench leaderboard, and writing one there would overwrite them",
+                            fix=fix) from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise WouldDropRows(f"{out / 'leaderboard.json'} is not a serbench leaderboard "
+                            f"({type(exc).__name__}: {str(exc)[:80]}), and writing one there "
+                            "would overwrite it", fix=fix) from None
 
 
-def write(board: Board, out: str | Path) -> list[Path]:
+def dropped_rows(board: Board, out: str | Path) -> list[str]:
+    """``task/submission`` rows of the leaderboard stored in ``out`` that ``board`` lacks (their
+    task is not prepared here, or their records are not among the runs it was built from):
+    writing ``board`` there would silently drop them."""
+    stored = stored_rows(out) or set()
+    have = {(tb.task.spec.name, a.submission) for tb in board.tasks for a in tb.aggregates}
+    have |= {(tb.task.spec.name, "") for tb in board.tasks}
+    gone = stored - have
+    return sorted([t for t, s in gone if not s]  # a whole task; else single submissions
+                  + [f"{t}/{s}" for t, s in gone if s and (t, "") not in gone])
+
+
+def write(board: Board, out: str | Path, *, replace: bool = False) -> list[Path]:
     """Write README.md, leaderboard.csv, leaderboard.json, index.html and plots/ into ``out``.
 
-    Refused (:class:`WouldDropRows`, nothing written) when ``out`` holds rows of a task that
-    is not prepared here: the board could not score that task's records, and rewriting the
-    files would drop its rows.
+    Refused (:class:`WouldDropRows`, nothing written) when ``out`` holds files that are not a
+    serbench leaderboard, or, unless ``replace``, a leaderboard with rows that ``board`` does not
+    have: a task not prepared here (its records could not be scored) or submissions whose
+    records are not under the runs folder the board was built from.
     """
     out = Path(out)
-    dropped = dropped_tasks(board, out)
+    dropped = [] if replace else dropped_rows(board, out)
     if dropped:
-        n = sum(int(board.unavailable[t].split()[0]) for t in dropped
-                if board.unavailable[t].split()[0].isdigit())
+        unprepared = [t for t in dropped if "/" not in t and t in board.unavailable]
+        why = (f"{', '.join(unprepared)} {'is' if len(unprepared) == 1 else 'are'} not "
+               "prepared here, so its records cannot be scored" if unprepared else
+               "their records are not under the runs folder this board was built from")
+        shown = ", ".join(dropped[:6]) + (f" and {len(dropped) - 6} more" if len(dropped) > 6
+                                          else "")
         raise WouldDropRows(
-            f"the leaderboard in {out} holds rows of {', '.join(dropped)}, which is not "
-            f"prepared here: its {n} record(s) cannot be scored, and rewriting the leaderboard "
-            "would drop them",
-            fix=f"prepare {'them' if len(dropped) > 1 else 'it'} (serbench prepare "
-                f"{dropped[0]} --source DIR), or write elsewhere (--out DIR)")
+            f"the leaderboard in {out} holds rows ({shown}) that rewriting it would drop: {why}",
+            fix=(f"prepare it (serbench prepare {unprepared[0]} --source DIR), " if unprepared
+                 else "pass the runs folder that holds them (--runs DIR), ")
+            + "write elsewhere (--out DIR), or drop them on purpose (serbench leaderboard "
+              "--replace)")
     plot_files = _plots(board, out)
     written = {
         "README.md": _markdown(board),

@@ -149,12 +149,18 @@ def single_label_stats(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """
     k = probs.shape[1]
     labels = np.asarray(labels)
+    if labels.shape != (len(probs),) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be {len(probs)} integer class indices (one per row of "
+                         f"probs), got shape {labels.shape} of {labels.dtype}")
     bad = (labels < 0) | (labels >= k)
     if bad.any():
+        first = int(labels[bad][0])
+        why = ("-1 marks a tie, a clip without consensus" if first == -1 else
+               f"there are {k} classes")
         raise ValueError(f"single-label metrics need a consensus class in 0..{k - 1} for "
                          f"every clip; {int(bad.sum())} of {len(labels)} have none (e.g. "
-                         f"label {int(labels[bad][0])}: -1 marks a tie): score them on the MR "
-                         "or PR test set, or drop the clips without a consensus")
+                         f"label {first}: {why}): score them on the MR or PR test set, or drop "
+                         "those clips")
     return _three_blocks(_one_hot(labels, k),
                          _one_hot(np.asarray(probs).argmax(axis=1), k))
 
@@ -459,10 +465,26 @@ def compute(names: list[str] | tuple[str, ...], targets: np.ndarray, probs: np.n
     >>> {name: round(value, 4) for name, value in got.items()}
     {'uar': 0.8333, 'brier': 0.52, 'nll': 0.9831}
     """
+    if isinstance(names, str):
+        raise TypeError(f"names is a list of metric names, e.g. [{names!r}]")
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(METRICS)}")
+    probs = np.asarray(probs, dtype=np.float64)
+    if targets is not None:  # None: single-label metrics from ``labels`` only
+        targets = np.asarray(targets, dtype=np.float64)
+        if targets.shape != probs.shape or not np.isfinite(targets).all():
+            raise ValueError(f"targets must be finite and shaped like probs {probs.shape}, got "
+                             f"{targets.shape}")
+    if probs.ndim != 2 or not np.isfinite(probs).all() or (probs < 0).any():
+        raise ValueError(f"probs must be [clips, classes], finite and non-negative; got shape "
+                         f"{probs.shape}")
     k = probs.shape[1]
     cache: dict[str, np.ndarray] = {}
     out = {}
     w = np.ones(len(probs)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (len(probs),) or not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError(f"weights must be {len(probs)} finite, non-negative numbers")
     for name in names:
         kind = METRICS[name].kind
         if kind == "rank":

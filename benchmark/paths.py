@@ -11,6 +11,8 @@ import contextlib
 import os
 from pathlib import Path
 
+from .errors import InputError
+
 
 def home() -> Path:
     """The cache root, created on first use (where it can be: reading needs no write)."""
@@ -20,6 +22,9 @@ def home() -> Path:
     else:
         xdg = os.environ.get("XDG_CACHE_HOME")
         root = (Path(xdg) if xdg else Path.home() / ".cache") / "serbench"
+    if root.exists() and not root.is_dir():
+        raise InputError(f"the serbench home {root} is a file, not a folder",
+                         fix="point SERBENCH_HOME at a folder (it is created if missing)")
     # a read-only home still serves reads; a write there fails with one message
     with contextlib.suppress(OSError):
         root.mkdir(parents=True, exist_ok=True)

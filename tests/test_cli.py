@@ -86,6 +86,8 @@ def test_score_leaderboard_compare_commands(home: Path, tmp_path: Path):
                    "--json", "--resamples", "100", home=home)
     cmp = json.loads(res.stdout)
     assert cmp["cells"] == 5 and cmp["diff"] > 0 and cmp["p_bootstrap"] < 0.05
+    mixed = serbench("compare", str(runs / "demo"), str(runs / "demo" / "prior"), home=home)
+    assert mixed.returncode == 2 and "needs one submission per folder" in mixed.stderr
     bad = serbench("score", str(tmp_path / "nothing-here"), home=home)
     assert bad.returncode == 2 and "no readable record.json" in bad.stderr
 

@@ -355,3 +355,27 @@ def test_aggregation_without_a_model_rule_is_refused(tmp_path: Path):
         parse_task({**TASK, "aggregation": {"workers": "pooled"}}, tmp_path / "task.yaml")
     parse_task({**TASK, "rules": ["AR", "DS"], "aggregation": {"workers": "pooled"}},
                tmp_path / "task.yaml")  # with DS it is fine
+
+
+@pytest.mark.parametrize("extra, expect", [
+    ({"version": "two"}, "version must be an integer, not 'two'"),
+    ({"version": 2.7}, "version must be an integer, not 2.7"),
+    ({"smoothing": "x"}, "smoothing must be a number, not 'x'"),
+    ({"other": 5}, "other must be a mapping"),
+])
+def test_task_values_of_the_wrong_type_are_one_message(tmp_path: Path, extra, expect):
+    with pytest.raises(InputError, match=expect):
+        parse_task({**TASK, **extra}, tmp_path / "task.yaml")
+
+
+def test_a_binary_task_file_is_one_message_and_does_not_hide_the_others(tasks_dir: Path):
+    from serbench.tasks.spec import load_spec
+
+    (tasks_dir / "junk").mkdir()
+    (tasks_dir / "junk" / "task.yaml").write_bytes(bytes([0xFF, 0xFE, 0x00, 0x80]) + b"binary")
+    with pytest.raises(InputError, match="not UTF-8 text"):
+        load_spec(tasks_dir / "junk" / "task.yaml")
+    res = subprocess.run([sys.executable, "-m", "serbench.cli", "tasks", "list", "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr and '"demo"' in res.stdout and "junk" in res.stdout

@@ -83,6 +83,10 @@ def test_usage_mistakes_are_one_line_and_exit_2(home: Path, tmp_path: Path):
         (("run", "--config", "hidden=abc"), "blstm-fc.hidden must be int"),
         (("run", "--config", "feature=mfcc"), "refused its configuration"),
         (("run", "--executor", "slurm"), "unknown executor 'slurm'"),
+        (("run", "--seeds", ""), "--seeds '' is empty"),  # used to mean every seed
+        (("run", "--rules", " "), "--rules ' ' is empty"),
+        (("run", "--resamples", "-1"), "Invalid value for '--resamples'"),
+        (("leaderboard", "--seed", "-1"), "Invalid value for '--seed'"),
     ]:
         res = serbench(*args, home=home, timeout=120)
         assert res.returncode == 2, (args, res.returncode, res.stderr)
@@ -356,7 +360,8 @@ def test_a_board_with_an_unprepared_task_is_never_rewritten_without_it(home: Pat
     res = serbench("leaderboard", "--runs", str(runs), "--out", str(board), "--resamples", "20",
                    home=home)
     assert res.returncode == 2, res.stdout + res.stderr
-    assert "holds rows of emodb, which is not prepared here" in one_message(res)
+    assert "holds rows (emodb) that rewriting it would drop: emodb is not prepared here" \
+        in one_message(res)
     assert (board / "leaderboard.json").read_text() == stored and not (board / "README.md").exists()
     plugin = tmp_path / "uniform.py"
     plugin.write_text(FAILING)
@@ -395,3 +400,36 @@ def test_score_scores_the_good_records_and_exits_1_on_a_stale_one(home: Path, tm
     assert "Traceback" not in res.stderr
     res = serbench("score", str(stale.parent), "--resamples", "20", home=home)
     assert res.returncode == 2 and "fingerprint 000000000000" in one_message(res)
+
+
+def test_a_leaderboard_is_not_replaced_by_mistake(home: Path, tmp_path: Path):
+    """A typo in --runs, a folder of other files as --out, or runs that lack some of the stored
+    board's submissions: one message, exit 2, nothing written; --replace drops rows on purpose."""
+    from runs_fixture import make_runs, prior
+
+    from serbench.tasks import load_task
+
+    demo = load_task("demo")
+    runs, board = tmp_path / "runs", tmp_path / "board"
+    make_runs(demo, runs / "a", "prior", prior, rules=("AR",), folds=(1,))
+    make_runs(demo, runs / "b", "prior2", prior, rules=("AR",), folds=(1,))
+    res = serbench("leaderboard", "--runs", str(runs), "--out", str(board), "--resamples", "20",
+                   home=home)
+    assert res.returncode == 0, res.stderr
+    stored = (board / "leaderboard.json").read_text()
+    for args, expect in [
+        (("--runs", str(tmp_path / "rnus")), "no such folder"),
+        (("--runs", str(runs / "a")), "holds rows (demo/prior2) that rewriting it would drop"),
+    ]:
+        res = serbench("leaderboard", *args, "--out", str(board), "--resamples", "20", home=home)
+        assert res.returncode == 2 and expect in one_message(res), (args, res.stderr)
+        assert (board / "leaderboard.json").read_text() == stored
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "README.md").write_text("my notes")
+    res = serbench("leaderboard", "--runs", str(runs), "--out", str(mine), home=home)
+    assert res.returncode == 2 and "not a serbench leaderboard" in one_message(res)
+    assert (mine / "README.md").read_text() == "my notes"
+    res = serbench("leaderboard", "--runs", str(runs / "a"), "--out", str(board), "--replace",
+                   "--resamples", "20", home=home)
+    assert res.returncode == 0 and "prior2" not in (board / "leaderboard.json").read_text()

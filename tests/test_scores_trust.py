@@ -432,3 +432,17 @@ def test_single_label_metrics_refuse_clips_without_a_consensus():
     labels = np.array([0, -1, 2])
     with pytest.raises(ValueError, match="1 of 3 have none"):
         M.compute(["uar"], np.eye(3)[[0, 1, 2]], np.eye(3)[[0, 1, 2]], labels)
+
+
+@pytest.mark.parametrize("call, expect", [
+    (lambda: M.compute("uar", np.eye(3), np.eye(3), np.arange(3)), "list of metric names"),
+    (lambda: M.compute(["foo"], np.eye(3), np.eye(3)), "unknown metric"),
+    (lambda: M.compute(["nll"], np.eye(3), np.full((3, 3), np.nan)), "finite and non-negative"),
+    (lambda: M.compute(["nll"], np.eye(3), np.eye(3), weights=[1, -1, 1]), "non-negative numbers"),
+    (lambda: M.compute(["uar"], np.eye(3), np.eye(3), np.array([0, 1, 3])), "there are 3 classes"),
+    (lambda: M.compute(["uar"], np.eye(3), np.eye(3), np.array([0.0, 1.5, 2])), "integer class"),
+])
+def test_compute_refuses_what_it_cannot_score(call, expect):
+    """The public metric function says what is wrong instead of returning a number."""
+    with pytest.raises((ValueError, TypeError), match=expect):
+        call()

@@ -87,20 +87,33 @@ def _plain(text: str) -> str:
 
 
 def int_list(value: str | None, option: str) -> list[int] | None:
-    """``"1,2,3"`` -> ``[1, 2, 3]``; anything else is one clear error (exit 2)."""
-    if value is None or value.strip() == "":
+    """``"1,2,3"`` -> ``[1, 2, 3]``; None when the option is not given; anything else,
+    an empty value included (it would silently mean "all"), is one clear error (exit 2)."""
+    if value is None:
         return None
     try:
-        return [int(v) for v in value.split(",") if v.strip()]
+        out = [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
         raise InputError(f"{option} {value!r} is not a comma-separated list of integers",
                          fix=f"e.g. {option} 1,2,3") from None
+    if not out:
+        raise InputError(f"{option} {value!r} is empty",
+                         fix=f"e.g. {option} 1,2,3, or leave the option out for the default")
+    return out
 
 
-def str_list(value: str | None) -> list[str] | None:
-    if value is None or value.strip() == "":
+def str_list(value: str | None, option: str | None = None) -> list[str] | None:
+    """``"a, b"`` -> ``["a", "b"]``; None when not given; with ``option``, an empty value is
+    an error (exit 2) rather than the default."""
+    if value is None:
         return None
-    return [v.strip() for v in value.split(",") if v.strip()]
+    out = [v.strip() for v in value.split(",") if v.strip()]
+    if not out:
+        if option is None:
+            return None
+        raise InputError(f"{option} {value!r} is empty",
+                         fix=f"name one or more, or leave {option} out for the default")
+    return out
 
 
 def demo_progress() -> tuple[Progress, Callable[[int, int], None]]:

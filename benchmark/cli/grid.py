@@ -68,7 +68,8 @@ def run(
     leaderboard_: Annotated[bool, typer.Option("--leaderboard/--no-leaderboard",
                                                help="Rebuild the leaderboard after the grid.")]
     = True,
-    resamples: Annotated[int, typer.Option(help="Bootstrap resamples when scoring.")] = 1000,
+    resamples: Annotated[int, typer.Option(
+        min=1, help="Bootstrap resamples when scoring.")] = 1000,
     executor_: Annotated[str, typer.Option("--executor", help=(
         "local (cells one by one here) or ray (cells and feature shards as Ray tasks; "
         'needs the ray extra: pip install "serbench[ray]").'))] = "local",
@@ -110,6 +111,11 @@ def run(
     t0 = time.perf_counter()
     parsed = parse_items(config or [])
     fold_list, seed_list = int_list(folds, "--folds"), int_list(seeds, "--seeds")
+    rule_list = str_list(rules, "--rules")
+    if name is not None and not name.strip():
+        from ..errors import InputError
+        raise InputError("--name '' is empty", fix="give the runs a name, or leave --name out "
+                                                   "for the submission's own")
     built = load(task)
 
     def announce(runner: Any, keys: Any, already: int) -> None:
@@ -124,7 +130,7 @@ def run(
 
     with grid_progress() as progress:
         result = grid.run(built, submission, parsed, name=name, folds=fold_list,
-                          rules=str_list(rules), seeds=seed_list or list(grid.DEFAULT_SEEDS),
+                          rules=rule_list, seeds=seed_list or list(grid.DEFAULT_SEEDS),
                           device=device, runs=runs, out=out_dir if leaderboard_ else None,
                           executor=executor_, address=address, cpus_per_cell=cpus_per_cell,
                           cell_timeout=cell_timeout, save_models=save_models,
@@ -178,7 +184,10 @@ def ablate(
     out_dir: Annotated[Path | None, typer.Option(
         "--out", help="Folder for runs/ and the report (default leaderboard/ablation/TASK).")]
     = None,
-    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = 1000,
+    jobs: Annotated[int | None, typer.Option(help=(
+        "CPU cells computed at once, each in its own process (default: one per CPU core). "
+        "Records are the same as one at a time."))] = None,
 ) -> None:
     """The paper's ablation: losses +/- co-occurrence penalty; rater fusion vs consensus and crowd
     layers.  Runs every variant (resumable), then prints and writes the paired comparison."""
@@ -219,7 +228,7 @@ def ablate(
 
         seconds, failed, cells = ablation.run(built, variants, runs=runs, folds=fold_list,
                                               seeds=seed_list, train_rule=train_rule,
-                                              device=device, hooks=hooks)
+                                              device=device, hooks=hooks, jobs=jobs)
     from ..grid import counts
 
     for v in variants:
@@ -248,7 +257,10 @@ def study(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
     out_dir: Annotated[Path, typer.Option(
         "--out", help="Folder for runs/ and the report.")] = Path("leaderboard/study"),
-    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = 1000,
+    jobs: Annotated[int | None, typer.Option(help=(
+        "CPU cells computed at once, each in its own process (default: one per CPU core). "
+        "Records are the same as one at a time."))] = None,
 ) -> None:
     """The rater-heterogeneity study on demo v2: AR vs PR training, the penalty, rater fusion and
     a crowd layer at each heterogeneity level, judged against the known truth (resumable)."""
@@ -285,7 +297,8 @@ def study(
 
         tasks = {lv: het.level_task(lv) for lv in level_list}  # built once: run, then score
         cells, failed = het.run(level_list, study_arms, runs=runs, folds=fold_list,
-                                seeds=seed_list, device=device, hooks=hooks, tasks=tasks)
+                                seeds=seed_list, device=device, hooks=hooks, tasks=tasks,
+                                jobs=jobs)
     from ..grid import counts
 
     for name, res in cells.items():

@@ -19,8 +19,9 @@ def score(
              "train_rule, seed, task_fingerprint), which is checked and written as run "
              "records.")],
     json_out: JsonOpt = False,
-    resamples: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    resamples: Annotated[int, typer.Option(
+        min=1, help="Bootstrap resamples for the intervals.")] = 1000,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap.")] = 0,
     double_softmax: Annotated[bool, typer.Option(
         help="Reproduce the released code's second softmax before the 1/K threshold.")] = False,
     task: Annotated[str | None, typer.Option(
@@ -118,17 +119,29 @@ def leaderboard(
     runs: Annotated[Path, typer.Option(help="Folder of run records.")] = Path("leaderboard/runs"),
     out_dir: Annotated[Path, typer.Option("--out", help="Where to write the leaderboard.")] =
     Path("leaderboard"),
-    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = 1000,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap.")] = 0,
     check_: Annotated[bool, typer.Option(
         "--check", help="Recompute every score from the stored predictions and compare with "
                         "the stored leaderboard.json; write nothing, exit 1 on any difference."
     )] = False,
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Write even when the stored leaderboard has rows these records do "
+                          "not give (a task not prepared here, runs kept elsewhere): they are "
+                          "dropped.")] = False,
 ) -> None:
     """Regenerate README.md, leaderboard.csv/json, index.html and plots from run records."""
     from .. import leaderboard as lb
-    from ..grid import build_leaderboard
+    from ..errors import InputError
+    from ..grid import build_leaderboard, writable
     from ..records import find_records
+
+    if not runs.is_dir():
+        raise InputError(f"--runs {runs}: no such folder",
+                         fix="pass the folder of run records (serbench run --runs)")
+    if not check_:
+        writable(out_dir, "--out")
+        lb.stored_rows(out_dir)  # refuse a folder of other files before scoring anything
 
     n = len(find_records(runs)[0]) if runs.exists() else 0
     progress = Progress(TextColumn("[bold]scoring records"), BarColumn(),
@@ -156,7 +169,7 @@ def leaderboard(
             out.print(f"not checked: {', '.join(sorted(board.unavailable))} (prepare the task "
                       "to check its rows)")
         return
-    files = lb.write(board, out_dir)
+    files = lb.write(board, out_dir, replace=replace)
     out.print(f"wrote {len(files)} files to {escape(str(out_dir))} ({len(board.tasks)} task(s), "
               f"{sum(len(t.aggregates) for t in board.tasks)} submission(s))")
 
@@ -168,7 +181,7 @@ def compare(
     None,
     train_rule: Annotated[str, typer.Option(help="Training rule of the compared cells.")] = "AR",
     test_rule: Annotated[str, typer.Option(help="Test rule.")] = "AR",
-    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = 1000,
     json_out: JsonOpt = False,
 ) -> None:
     """Paired bootstrap and subset t-test between two submissions on shared cells."""
@@ -185,6 +198,13 @@ def compare(
         if not records:
             raise InputError("no readable record.json found", file=folder,
                              fix="point at a run folder written by serbench run")
+        names = sorted({(r.data["task"], r.key.submission) for r in records})
+        if len(names) > 1:  # their cells would be paired as if they were one submission's
+            shown = ", ".join(f"{t}/{n}" for t, n in names[:4])
+            raise InputError(f"holds the records of {len(names)} submissions ({shown}"
+                             f"{', ...' if len(names) > 4 else ''}): a comparison needs one "
+                             "submission per folder", file=folder,
+                             fix=f"point at one of them, e.g. {folder / names[0][1]}")
         runs.append(records)
     task = load(runs[0][0].data["task"])
     loaded = [[(r.key, *load_probs(task, r)) for r in rs] for rs in runs]

@@ -340,21 +340,22 @@ def write(rep: Report, out: str | Path) -> list[Path]:
 
 def run(task: Task, variants: list[Variant], *, runs: str | Path, folds: list[int],
         seeds: list[int], train_rule: str, device: str = "auto",
-        hooks: Callable[[Variant, int], Hooks] | None = None
+        hooks: Callable[[Variant, int], Hooks] | None = None, jobs: int | None = None
         ) -> tuple[dict[str, float], list[tuple[str, CellResult]], dict[str, list[CellResult]]]:
     """Every variant's cells (resumable): seconds of training per variant, failed cells, all cells.
 
-    ``hooks(variant, n_cells)`` gives the progress hooks of one variant's grid.
+    ``hooks(variant, n_cells)`` gives the progress hooks of one variant's grid; ``jobs``: CPU
+    cells at once (None: one per core, as ``serbench run``).
     """
     from ..executors import LocalExecutor
-    from ..grid import run_cells
+    from ..grid import default_jobs, run_cells
     from ..plugins import resolve
     from ..runner import Runner
 
     seconds: dict[str, float] = {}
     failed: list[tuple[str, CellResult]] = []
     cells: dict[str, list[CellResult]] = {}
-    executor = LocalExecutor()
+    executor = LocalExecutor(jobs=default_jobs() if jobs is None else jobs)
     for v in variants:
         runner = Runner(task, resolve(v.submission), v.config, runs=runs,
                         device=executor.device(device), label=v.label)

@@ -291,19 +291,20 @@ def _load(task: Task, runs: Path, arm: Arm, folds: list[int], seeds: list[int]
 def run(levels: Sequence[str], study_arms: list[Arm], *, runs: str | Path, folds: list[int],
         seeds: list[int], device: str = "auto",
         hooks: Callable[[str, Arm, int], Hooks] | None = None,
-        tasks: dict[str, Task] | None = None
+        tasks: dict[str, Task] | None = None, jobs: int | None = None
         ) -> tuple[dict[str, list[CellResult]], list[tuple[str, CellResult]]]:
     """Every arm's cells on every level (resumable): {level/arm: cells}, failed cells.
 
     ``tasks``: the levels' tasks when the caller built them (:func:`level_task`),
-    so that running and scoring build each once.
+    so that running and scoring build each once.  ``jobs``: CPU cells at once (None: one
+    per core, as ``serbench run``).
     """
     from ..executors import LocalExecutor
-    from ..grid import run_cells
+    from ..grid import default_jobs, run_cells
     from ..plugins import resolve
     from ..runner import Runner
 
-    executor = LocalExecutor()
+    executor = LocalExecutor(jobs=default_jobs() if jobs is None else jobs)
     cells: dict[str, list[CellResult]] = {}
     failed: list[tuple[str, CellResult]] = []
     for level in levels:

@@ -218,6 +218,9 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
     if question not in QUESTIONS:
         raise InputError(f"question must be one of {QUESTIONS}", file=file)
     other = data.get("other") or {}
+    if not isinstance(other, dict):
+        raise InputError(f"other must be a mapping (labels, mr_denominator), not {other!r}",
+                         file=file, fix="e.g. other: {labels: [X], mr_denominator: all_votes}")
     other_labels = _strs(other.get("labels", []), "other.labels", file)
     clash = sorted(set(other_labels) & set(label_map))
     if clash:
@@ -225,7 +228,7 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
     mr_denominator = str(other.get("mr_denominator", "all_votes"))
     if mr_denominator not in ("all_votes", "in_set"):
         raise InputError("other.mr_denominator must be 'all_votes' or 'in_set'", file=file)
-    smoothing = float(data.get("smoothing", 0.05))
+    smoothing = _number(data.get("smoothing", 0.05), "smoothing", float, file)
     if not 0.0 <= smoothing < 1.0:
         raise InputError("smoothing must be in [0, 1)", file=file)
     rules = _rules(data.get("rules", list(DEFAULT_RULES)), file)
@@ -277,7 +280,7 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
                                         f"{MODEL_RULES[0]}]) or remove aggregation")
     return TaskSpec(
         name=name,
-        version=int(data.get("version", 1)),
+        version=_number(data.get("version", 1), "version", int, file),
         description=str(data.get("description", "")).strip(),
         reader=reader,
         reader_options=dict(options),
@@ -337,12 +340,26 @@ def _frozen(value: Any, file: Path) -> bool:
     return value
 
 
+def _number(value: Any, key: str, kind: type, file: Path) -> Any:
+    """``value`` as an int or float; anything else (a string, a list, 2.7 for an int) is one
+    message naming the key."""
+    ok = (isinstance(value, int) and not isinstance(value, bool)) if kind is int else \
+        (isinstance(value, (int, float)) and not isinstance(value, bool))
+    if not ok:
+        raise InputError(f"{key} must be {'an integer' if kind is int else 'a number'}, not "
+                         f"{value!r}", file=file)
+    return kind(value)
+
+
 def load_spec(file: str | Path) -> TaskSpec:
     file = Path(file)
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError("task file not found", file=file) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start}): is this a task.yaml?", file=file,
+                         fix="save the task file as UTF-8 YAML") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
