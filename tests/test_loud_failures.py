@@ -72,7 +72,9 @@ def test_run_with_a_failed_cell_exits_1(home: Path, tmp_path: Path, mode: str):
 
 
 def test_usage_mistakes_are_one_line_and_exit_2(home: Path, tmp_path: Path):
-    for args, expect in [
+    from concurrent.futures import ThreadPoolExecutor
+
+    cases = [
         (("compare",), "Missing argument"),
         (("tasks", "show"), "Missing argument"),
         (("run", "--no-such-option"), "No such option"),
@@ -87,8 +89,10 @@ def test_usage_mistakes_are_one_line_and_exit_2(home: Path, tmp_path: Path):
         (("run", "--rules", " "), "--rules ' ' is empty"),
         (("run", "--resamples", "-1"), "Invalid value for '--resamples'"),
         (("leaderboard", "--seed", "-1"), "Invalid value for '--seed'"),
-    ]:
-        res = serbench(*args, home=home, timeout=120)
+    ]
+    with ThreadPoolExecutor(2) as pool:  # independent processes: two at a time
+        results = list(pool.map(lambda c: serbench(*c[0], home=home, timeout=120), cases))
+    for (args, expect), res in zip(cases, results, strict=True):
         assert res.returncode == 2, (args, res.returncode, res.stderr)
         assert expect in one_message(res), (args, res.stderr)
 
