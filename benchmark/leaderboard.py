@@ -534,6 +534,7 @@ def write(board: Board, out: str | Path, *, replace: bool = False) -> list[Path]
     records are not under the runs folder the board was built from.
     """
     out = Path(out)
+    stored_rows(out)  # files there that are not a serbench leaderboard: refused even on replace
     dropped = [] if replace else dropped_rows(board, out)
     if dropped:
         unprepared = [t for t in dropped if "/" not in t and t in board.unavailable]
