@@ -64,6 +64,9 @@ class Board:
 def build(runs: str | Path, *, n_resamples: int = bs.DEFAULT_RESAMPLES, seed: int = 0,
           progress: Any = None) -> Board:
     """Score every record under ``runs`` and aggregate per (task, submission)."""
+    from .paths import home
+
+    home()  # a home that cannot be used is one message, not every task "not available"
     records, bad = find_records(runs)
     board = Board(skipped=[(str(p), why) for p, why in bad])
     by_task: dict[str, list[Record]] = {}
@@ -501,6 +504,8 @@ def stored_rows(out: str | Path) -> set[tuple[str, str]] | None:
     try:
         stored = json.loads((out / "leaderboard.json").read_text(encoding="utf-8"))
         tasks = stored["tasks"]
+        if not isinstance(tasks, list):
+            raise TypeError(f"'tasks' is a {type(tasks).__name__}, not a list")
         return {(str(t["task"]), str(sub["submission"])) for t in tasks
                 for sub in t.get("submissions", [])} | {(str(t["task"]), "") for t in tasks}
     except FileNotFoundError:

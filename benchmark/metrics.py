@@ -470,15 +470,17 @@ def compute(names: list[str] | tuple[str, ...], targets: np.ndarray, probs: np.n
     unknown = [n for n in names if n not in METRICS]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(METRICS)}")
+    if probs is None:
+        raise ValueError("probs is required: [clips, classes] predicted probabilities")
     probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or len(probs) == 0 or not np.isfinite(probs).all() or (probs < 0).any():
+        raise ValueError(f"probs must be [clips, classes] with at least one clip, finite and "
+                         f"non-negative; got shape {probs.shape}")
     if targets is not None:  # None: single-label metrics from ``labels`` only
         targets = np.asarray(targets, dtype=np.float64)
-        if targets.shape != probs.shape or not np.isfinite(targets).all():
-            raise ValueError(f"targets must be finite and shaped like probs {probs.shape}, got "
-                             f"{targets.shape}")
-    if probs.ndim != 2 or not np.isfinite(probs).all() or (probs < 0).any():
-        raise ValueError(f"probs must be [clips, classes], finite and non-negative; got shape "
-                         f"{probs.shape}")
+        if targets.shape != probs.shape or not np.isfinite(targets).all() or (targets < 0).any():
+            raise ValueError(f"targets must be finite, non-negative and shaped like probs "
+                             f"{probs.shape}, got {targets.shape}")
     k = probs.shape[1]
     cache: dict[str, np.ndarray] = {}
     out = {}

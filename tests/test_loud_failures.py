@@ -89,12 +89,18 @@ def test_usage_mistakes_are_one_line_and_exit_2(home: Path, tmp_path: Path):
         (("run", "--rules", " "), "--rules ' ' is empty"),
         (("run", "--resamples", "-1"), "Invalid value for '--resamples'"),
         (("leaderboard", "--seed", "-1"), "Invalid value for '--seed'"),
+        (("ablate", "--losses", ""), "--losses '' is empty"),
     ]
     with ThreadPoolExecutor(2) as pool:  # independent processes: two at a time
         results = list(pool.map(lambda c: serbench(*c[0], home=home, timeout=120), cases))
     for (args, expect), res in zip(cases, results, strict=True):
         assert res.returncode == 2, (args, res.returncode, res.stderr)
         assert expect in one_message(res), (args, res.stderr)
+    not_a_folder = tmp_path / "home-file"
+    not_a_folder.write_text("")
+    res = serbench("leaderboard", "--out", str(tmp_path / "b"), home=not_a_folder)
+    assert res.returncode == 2 and "is a file, not a folder" in one_message(res)
+    assert not (tmp_path / "b" / "leaderboard.json").exists()
 
 
 def test_no_arguments_prints_help_and_exits_0(home: Path):

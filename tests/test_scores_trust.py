@@ -441,6 +441,8 @@ def test_single_label_metrics_refuse_clips_without_a_consensus():
     (lambda: M.compute(["nll"], np.eye(3), np.eye(3), weights=[1, -1, 1]), "non-negative numbers"),
     (lambda: M.compute(["uar"], np.eye(3), np.eye(3), np.array([0, 1, 3])), "there are 3 classes"),
     (lambda: M.compute(["uar"], np.eye(3), np.eye(3), np.array([0.0, 1.5, 2])), "integer class"),
+    (lambda: M.compute(["nll"], np.zeros((0, 3)), np.zeros((0, 3))), "at least one clip"),
+    (lambda: M.compute(["kl"], -np.eye(3), np.eye(3)), "targets must be finite, non-negative"),
 ])
 def test_compute_refuses_what_it_cannot_score(call, expect):
     """The public metric function says what is wrong instead of returning a number."""

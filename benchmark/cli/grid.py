@@ -199,6 +199,8 @@ def ablate(
     t0 = time.perf_counter()
     try:
         alpha_list = [float(a) for a in alphas.split(",") if a.strip()]
+        if not alpha_list:
+            raise ValueError
     except ValueError:
         from ..errors import InputError
         raise InputError(f"--alphas {alphas!r} is not a comma-separated list of numbers",
@@ -207,8 +209,8 @@ def ablate(
     backbone = {"max_epochs": epochs, "patience": epochs // 3 + 1,
                 **parse_items(config or [])}
     variants = ablation.plan(
-        losses=str_list(losses) or [], alphas=alpha_list, raters=raters,
-        crowd_kinds=str_list(crowd_kinds) or [], backbone=backbone,
+        losses=str_list(losses, "--losses") or [], alphas=alpha_list, raters=raters,
+        crowd_kinds=str_list(crowd_kinds, "--crowd-kinds") or [], backbone=backbone,
         penalty=parse_items(penalty or []), min_ratings=min_ratings)
     out_dir = out_dir or Path("leaderboard/ablation") / task
     runs = out_dir / "runs"

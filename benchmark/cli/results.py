@@ -204,7 +204,8 @@ def compare(
             raise InputError(f"holds the records of {len(names)} submissions ({shown}"
                              f"{', ...' if len(names) > 4 else ''}): a comparison needs one "
                              "submission per folder", file=folder,
-                             fix=f"point at one of them, e.g. {folder / names[0][1]}")
+                             fix="point at one submission's folder, e.g. "
+                                 f"{next(r.path for r in records).parent.parent}")
         runs.append(records)
     task = load(runs[0][0].data["task"])
     loaded = [[(r.key, *load_probs(task, r)) for r in rs] for rs in runs]
