@@ -384,13 +384,21 @@ def _send_plugin_by_value(cls: type) -> None:
 EXECUTORS = ("local", "ray")
 
 
+def default_jobs(cpus_per_cell: int = 1) -> int:
+    """CPU cells computed at once by default: the usable cores over ``cpus_per_cell``."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // max(1, cpus_per_cell))
+
+
 def make(name: str, *, address: str | None = None, cpus_per_cell: int = 1,
-         gpus_per_cell: float | None = None, jobs: int = 1) -> Executor:
-    """The executor called ``name`` (one of :data:`EXECUTORS`)."""
+         gpus_per_cell: float | None = None, jobs: int | None = None) -> Executor:
+    """The executor called ``name`` (one of :data:`EXECUTORS`).  ``jobs``: CPU cells the local
+    executor computes at once (None: :func:`default_jobs`)."""
     if name == "local":
         if address is not None:
             raise InputError("--address is for --executor ray")
-        return LocalExecutor(cpus_per_cell, jobs)
+        return LocalExecutor(cpus_per_cell,
+                             default_jobs(cpus_per_cell) if jobs is None else jobs)
     if name == "ray":
         return RayExecutor(address, cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell)
     raise InputError(f"unknown executor {name!r}", fix=f"use one of {', '.join(EXECUTORS)}")

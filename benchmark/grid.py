@@ -19,7 +19,6 @@ can include seed variance (one seed made a "significant" effect flip sign).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,12 +74,6 @@ class GridResult:
                        "status": c.status, "message": c.message, "seconds": round(c.seconds, 3),
                        "folder": str(c.key.folder(r.runs))} for c in self.cells],
         }
-
-
-def default_jobs(cpus_per_cell: int = 1) -> int:
-    """CPU cells computed at once by default: the usable cores over ``cpus_per_cell``."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) // max(1, cpus_per_cell))
 
 
 def writable(folder: Path, option: str) -> None:
@@ -157,12 +150,10 @@ def run(task: str | Task = "demo", submission: str | type[Submission] = "blstm-f
     for folder, option in ((runs, "--runs"), (out, "--out")):
         if folder is not None:
             writable(Path(folder), option)
-    if out is not None:
-        from . import leaderboard as lb
+    from . import leaderboard as lb
 
+    if out is not None:
         lb.stored_rows(Path(out))  # other files there: refused before any cell runs
-    if jobs is None:
-        jobs = default_jobs(cpus_per_cell)
     ex = make(executor, address=address, cpus_per_cell=cpus_per_cell, jobs=jobs) \
         if isinstance(executor, str) else executor
     try:
@@ -179,8 +170,6 @@ def run(task: str | Task = "demo", submission: str | type[Submission] = "blstm-f
         ex.close()
     result = GridResult(runner, cells, executor=ex.name)
     if out is not None:
-        from . import leaderboard as lb
-
         result.board = build_leaderboard(runs, None, resamples=resamples)
         try:
             lb.write(result.board, Path(out))
@@ -233,5 +222,5 @@ def cell_data(task: str | Task, fold: int, rule: str, split: str,
 
 
 __all__ = ["DEFAULT_SEEDS", "GridResult", "build_leaderboard", "cell_data", "counts",
-           "default_jobs", "grid_runner",
+           "grid_runner",
            "run", "run_cells"]

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from . import atomic, plots, rater_eval, views
+from . import atomic, paths, plots, rater_eval, views
 from . import bootstrap as bs
 from .errors import InputError, NotPrepared, SerbenchError
 from .metrics import PAPER_METRIC
@@ -64,9 +64,7 @@ class Board:
 def build(runs: str | Path, *, n_resamples: int = bs.DEFAULT_RESAMPLES, seed: int = 0,
           progress: Any = None) -> Board:
     """Score every record under ``runs`` and aggregate per (task, submission)."""
-    from .paths import home
-
-    home()  # a home that cannot be used is one message, not every task "not available"
+    paths.home()  # a home that cannot be used is one message, not every task "not available"
     records, bad = find_records(runs)
     board = Board(skipped=[(str(p), why) for p, why in bad])
     by_task: dict[str, list[Record]] = {}
@@ -518,11 +516,11 @@ def stored_rows(out: str | Path) -> set[tuple[str, str]] | None:
                             "would overwrite it", fix=fix) from None
 
 
-def dropped_rows(board: Board, out: str | Path) -> list[str]:
-    """``task/submission`` rows of the leaderboard stored in ``out`` that ``board`` lacks (their
-    task is not prepared here, or their records are not among the runs it was built from):
-    writing ``board`` there would silently drop them."""
-    stored = stored_rows(out) or set()
+def dropped_rows(board: Board, stored: set[tuple[str, str]] | None) -> list[str]:
+    """``task/submission`` rows of a stored leaderboard (:func:`stored_rows`) that ``board``
+    lacks (their task is not prepared here, or their records are not among the runs it was
+    built from): writing ``board`` over it would silently drop them."""
+    stored = stored or set()
     have = {(tb.task.spec.name, a.submission) for tb in board.tasks for a in tb.aggregates}
     have |= {(tb.task.spec.name, "") for tb in board.tasks}
     gone = stored - have
@@ -539,8 +537,8 @@ def write(board: Board, out: str | Path, *, replace: bool = False) -> list[Path]
     records are not under the runs folder the board was built from.
     """
     out = Path(out)
-    stored_rows(out)  # files there that are not a serbench leaderboard: refused even on replace
-    dropped = [] if replace else dropped_rows(board, out)
+    stored = stored_rows(out)  # files there that are not a serbench leaderboard: refused
+    dropped = [] if replace else dropped_rows(board, stored)
     if dropped:
         unprepared = [t for t in dropped if "/" not in t and t in board.unavailable]
         why = (f"{', '.join(unprepared)} {'is' if len(unprepared) == 1 else 'are'} not "

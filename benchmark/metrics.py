@@ -409,12 +409,12 @@ def _ap_untied(w: np.ndarray, positives: np.ndarray) -> tuple[np.ndarray, np.nda
     one group per clip, over the positive positions only: the cumulative counts are exact
     integers in float32, so only the ratios need float64.
     """
-    tp = np.cumsum(w[:, positives], axis=1, dtype=np.float32)
+    drawn = w[:, positives]
+    tp = np.cumsum(drawn, axis=1, dtype=np.float32)
     seen = np.cumsum(w, axis=1, dtype=np.float32)[:, positives]
     if tp.shape[1] == 0:
         return np.zeros(w.shape[0]), np.zeros(w.shape[0], dtype=bool)
-    gain = w[:, positives].astype(np.float64) * _div(tp.astype(np.float64),
-                                                       seen.astype(np.float64))
+    gain = drawn.astype(np.float64) * _div(tp.astype(np.float64), seen.astype(np.float64))
     total = tp[:, -1].astype(np.float64)
     return _div(gain.sum(-1), total), total > 0
 

@@ -42,7 +42,7 @@ def score(
 ) -> None:
     """Score run cells on the MR, PR and AR test sets of their folds, or bring in predictions
     made outside serbench (a model trained elsewhere enters the leaderboard this way)."""
-    from ..errors import InputError
+    from ..errors import InputError, SerbenchError
     from ..records import find_records
     from ..scoring import score_record
 
@@ -62,8 +62,6 @@ def score(
     if not records:
         raise InputError("no readable record.json found", file=run_dir,
                          fix="point at a run folder written by serbench run")
-    from ..errors import SerbenchError
-
     tasks: dict[str, Any] = {}
     scored, refused = [], []
     for r in records:
@@ -143,7 +141,7 @@ def leaderboard(
         writable(out_dir, "--out")
         lb.stored_rows(out_dir)  # refuse a folder of other files before scoring anything
 
-    n = len(find_records(runs)[0]) if runs.exists() else 0
+    n = len(find_records(runs)[0])
     progress = Progress(TextColumn("[bold]scoring records"), BarColumn(),
                         TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                         console=err, transient=True)

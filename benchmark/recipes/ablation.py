@@ -347,15 +347,15 @@ def run(task: Task, variants: list[Variant], *, runs: str | Path, folds: list[in
     ``hooks(variant, n_cells)`` gives the progress hooks of one variant's grid; ``jobs``: CPU
     cells at once (None: one per core, as ``serbench run``).
     """
-    from ..executors import LocalExecutor
-    from ..grid import default_jobs, run_cells
+    from ..executors import make
+    from ..grid import run_cells
     from ..plugins import resolve
     from ..runner import Runner
 
     seconds: dict[str, float] = {}
     failed: list[tuple[str, CellResult]] = []
     cells: dict[str, list[CellResult]] = {}
-    executor = LocalExecutor(jobs=default_jobs() if jobs is None else jobs)
+    executor = make("local", jobs=jobs)
     for v in variants:
         runner = Runner(task, resolve(v.submission), v.config, runs=runs,
                         device=executor.device(device), label=v.label)

@@ -299,12 +299,12 @@ def run(levels: Sequence[str], study_arms: list[Arm], *, runs: str | Path, folds
     so that running and scoring build each once.  ``jobs``: CPU cells at once (None: one
     per core, as ``serbench run``).
     """
-    from ..executors import LocalExecutor
-    from ..grid import default_jobs, run_cells
+    from ..executors import make
+    from ..grid import run_cells
     from ..plugins import resolve
     from ..runner import Runner
 
-    executor = LocalExecutor(jobs=default_jobs() if jobs is None else jobs)
+    executor = make("local", jobs=jobs)
     cells: dict[str, list[CellResult]] = {}
     failed: list[tuple[str, CellResult]] = []
     for level in levels:
