@@ -82,12 +82,19 @@ def writable(folder: Path, option: str) -> None:
 
     from .errors import InputError
 
+    for part in (folder, *folder.parents):  # the folder, or a folder above it, is a file
+        if part.exists() and not part.is_dir():
+            what = "" if part == folder else f" ({part} is a file, not a folder)"
+            raise InputError(f"{option} {folder} is a file, not a folder" if not what else
+                             f"{option} {folder} cannot be a folder{what}",
+                             fix=f"pass a folder (a new one is made) as {option}; the file was "
+                                 "left as it is")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".serbench-probe-"):
             pass
     except OSError as exc:
-        raise InputError(f"{option} {folder}: cannot write there ({exc.strerror})", file=folder,
+        raise InputError(f"{option} {folder}: cannot write there ({exc.strerror})",
                          fix=f"make the folder writable or free space, or pass another {option}"
                          ) from None
 
@@ -163,6 +170,7 @@ def run(task: str | Task = "demo", submission: str | type[Submission] = "blstm-f
                              deterministic=deterministic)
         keys = runner.cells(list(folds) if folds else None, list(rules) if rules else None,
                             list(seeds))
+        runner.check_saved_models(keys)  # --load-models: every model is there, or exit 2 now
         hooks = hooks or Hooks()
         hooks.plan(runner, keys, sum(runner.is_done(k) for k in keys))
         cells = run_cells(runner, keys, ex, hooks)

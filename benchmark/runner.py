@@ -19,7 +19,7 @@ import json
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -230,7 +230,7 @@ class Runner:
         if not self._same_config(rec.get("config") or {}):
             theirs = json.dumps(rec.get("config"), sort_keys=True, default=str)
             raise InputError(
-                f"{path} was run with another configuration of {self.cls.name} "
+                f"this cell was run with another configuration of {self.cls.name} "
                 f"({theirs}); resuming would mix two configurations under one name",
                 file=path, fix="pass --name to record this configuration separately, "
                 "or delete that run folder")
@@ -425,27 +425,73 @@ class Runner:
                             [col_of[str(r)] for r in pair_raters[here]]]
         return pair_ids, pair_raters, out
 
-    def _saved_model(self, key: CellKey) -> tuple[dict[str, Any], dict[str, str]]:
-        """The checkpoint saved for this cell under ``load_models``, checked against its record."""
+    def saved_model(self, key: CellKey) -> tuple[Path, str, str]:
+        """Where the model saved for ``key`` under ``load_models`` is: (file, sha256, record).
+
+        Checks the record only (the tensors are read by :meth:`_saved_model`), so that
+        every cell of a grid can be checked before the first one runs
+        (:meth:`check_saved_models`).  Each way a cell can lack a usable model is one
+        message naming the cell and the way to get one saved.
+        """
         assert self.load_models is not None
         folder = key.folder(self.load_models)
         rec_path = folder / RECORD
+        cell = (f"fold {key.fold} {key.train_rule} seed {key.seed} of {key.task}/"
+                f"{key.submission}")
+        how = (f"train it with --save-models into a new folder (serbench run --task {key.task} "
+               f"--submission ... --save-models --runs NEW_DIR, the same --config), then pass "
+               "--load-models NEW_DIR")
+        if not rec_path.exists():
+            raise InputError(f"--load-models {self.load_models}: no run record for {cell}",
+                             file=rec_path, fix=f"point --load-models at the --runs folder of "
+                                                f"a run made with --save-models, or {how}")
         try:
             rec = json.loads(rec_path.read_text(encoding="utf-8"))
-            saved = rec["checkpoint"]
-            name, sha = saved["file"], saved["sha256"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"no saved model for this cell ({type(exc).__name__}: {exc})",
-                             file=rec_path, fix="run the grid with --save-models into that "
-                             "folder first") from exc
+        except (OSError, ValueError) as exc:
+            raise InputError(f"unreadable run record of {cell} ({type(exc).__name__}: {exc})",
+                             file=rec_path, fix=how) from None
+        saved = rec.get("checkpoint") if isinstance(rec, dict) else None
+        if saved is None:
+            raise InputError(f"{cell} has no saved model: its run was made without "
+                             "--save-models", file=rec_path,
+                             fix=f"{how} (a rerun into the same folder keeps its recorded "
+                                 "cells, so it saves nothing)")
+        if not isinstance(saved, dict) or not isinstance(saved.get("file"), str) or \
+                not isinstance(saved.get("sha256"), str):
+            raise InputError(f"the run record of {cell} has a broken 'checkpoint' entry "
+                             f"({json.dumps(saved, default=str)[:80]}), not "
+                             "{file, sha256}", file=rec_path, fix=how)
         if rec.get("task_fingerprint") != self.task.fingerprint["fingerprint"]:
-            raise InputError("the saved model was trained on another version of the task",
-                             file=rec_path, fix="retrain with --save-models on this task")
+            raise InputError(f"the saved model of {cell} was trained on another version of "
+                             "the task", file=rec_path,
+                             fix="retrain with --save-models on this task")
         if not self._same_config(rec.get("config") or {}):
-            raise InputError("the saved model was trained with another configuration "
-                             f"({json.dumps(rec.get('config'), sort_keys=True)})", file=rec_path,
-                             fix="pass the same --config options as the saved run")
-        path = paths.confined(folder, str(name), what="checkpoint file", file=rec_path)
+            raise InputError(f"the saved model of {cell} was trained with another "
+                             f"configuration ({json.dumps(rec.get('config'), sort_keys=True)})",
+                             file=rec_path, fix="pass the same --config options as the saved "
+                                                "run")
+        path = paths.confined(folder, saved["file"], what="checkpoint file", file=rec_path)
+        if not path.is_file():
+            raise InputError(f"the saved model of {cell} is missing ({saved['file']} is not in "
+                             "its folder)", file=rec_path, fix=how)
+        return path, saved["sha256"], str(rec_path)
+
+    def check_saved_models(self, keys: Sequence[CellKey]) -> None:
+        """Under ``load_models``, refuse (exit 2) before any cell runs when a cell to run has no
+        usable saved model: the grid stops at once instead of after the cells before it."""
+        if self.load_models is None:
+            return
+        if not self.load_models.is_dir():
+            raise InputError(f"--load-models {self.load_models}: no such folder",
+                             fix="pass the --runs folder of an earlier run made with "
+                                 "--save-models")
+        for key in keys:
+            if not self.is_done(key):
+                self.saved_model(key)
+
+    def _saved_model(self, key: CellKey) -> tuple[dict[str, Any], dict[str, str]]:
+        """The checkpoint saved for this cell under ``load_models``, checked against its record."""
+        path, sha, _record = self.saved_model(key)
         tensors, _meta = checkpoints.read(path, sha256=sha)
         return tensors, {"path": str(path), "sha256": sha}
 

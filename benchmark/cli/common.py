@@ -7,6 +7,7 @@ Commands only parse options and show results; the work is done by the library
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
@@ -42,8 +43,27 @@ err = _console(stderr=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (stable keys).")]
 
 
+def strict(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float as None: ``--json`` output is strict JSON.
+
+    Python's :mod:`json` writes ``NaN`` / ``Infinity``, which RFC 8259 does not allow and
+    most readers (``jq``, JavaScript's ``JSON.parse``) refuse; an undefined value is ``null``.
+    """
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict(v) for v in obj]
+    if hasattr(obj, "dtype") and hasattr(obj, "tolist"):  # numpy scalars and arrays
+        return strict(obj.tolist())
+    return obj
+
+
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    """Write ``obj`` as strict JSON (undefined values as null) on stdout."""
+    text = json.dumps(strict(obj), indent=2, sort_keys=True, default=str, allow_nan=False)
+    sys.stdout.write(text + "\n")
 
 
 def table(*columns: str, rows: Sequence[Sequence[str]], ident: int = 1,
@@ -116,9 +136,29 @@ def str_list(value: str | None, option: str | None = None) -> list[str] | None:
     return out
 
 
+class Bars(Progress):
+    """rich's :class:`~rich.progress.Progress` whose bars never split an error message.
+
+    rich prints an empty line when bars stop on a console that is not a terminal (a
+    pipe, a log file, a test capturing stderr), and prints the bars' last state
+    there; an error that stops the bars then came after a blank line and the
+    bars, not as one block.  Here the bars add no empty line, and bars stopped by
+    an exception are cleared (transient), so the error is the only thing printed.
+    """
+
+    def stop(self) -> None:
+        if not self.disable:  # rich's own stop, without its empty line off a terminal
+            self.live.stop()
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        if exc_type is not None:
+            self.live.transient = True
+        self.stop()
+
+
 def demo_progress() -> tuple[Progress, Callable[[int, int], None]]:
     """A transient bar for generating the demo corpus on first use."""
-    progress = Progress(TextColumn("[bold]generating demo corpus"), BarColumn(),
+    progress = Bars(TextColumn("[bold]generating demo corpus"), BarColumn(),
                         TextColumn("{task.completed}/{task.total} clips"), TimeElapsedColumn(),
                         console=err, transient=True)
     handle = progress.add_task("demo", total=None)
@@ -181,7 +221,7 @@ class GridBars(Hooks):
 
 
 def grid_progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+    return Bars(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=err)
 
 
@@ -210,6 +250,6 @@ def report_cells(cells: Sequence[CellResult], runs: Any, label: str = "") -> Non
                       f"{escape(r.message.removeprefix('recomputed: '))}")
 
 
-__all__ = ["GridBars", "JsonOpt", "cell_counts", "demo_progress", "err", "escape",
+__all__ = ["Bars", "GridBars", "JsonOpt", "cell_counts", "demo_progress", "err", "escape",
            "grid_progress", "int_list", "load", "out", "print_json", "report_cells", "show",
-           "str_list", "table"]
+           "str_list", "strict", "table"]

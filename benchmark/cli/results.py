@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
-from .common import JsonOpt, err, escape, load, out, print_json, show, table
+from .common import Bars, JsonOpt, err, escape, load, out, print_json, show, table
 
 
 def score(
@@ -142,7 +142,7 @@ def leaderboard(
         lb.stored_rows(out_dir)  # refuse a folder of other files before scoring anything
 
     n = len(find_records(runs)[0])
-    progress = Progress(TextColumn("[bold]scoring records"), BarColumn(),
+    progress = Bars(TextColumn("[bold]scoring records"), BarColumn(),
                         TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                         console=err, transient=True)
     with progress:

@@ -51,6 +51,17 @@ _KEYS = {
 #: Whose confusion matrices DS fits: one per rater (``raters``), one for all votes
 #: (``pooled``), or per rater when every vote has a rater id (``auto``).
 DS_WORKERS = ("auto", "raters", "pooled")
+#: Keys of the task file's ``aggregation`` mapping and what each must be (declared once: the
+#: parser checks against it and its messages list it).
+AGGREGATION_KEYS = {"workers": "one of " + ", ".join(DS_WORKERS)}
+#: Keys of the other mappings of a task file (what each holds), for the same check.
+CORPUS_KEYS = {"reader": "a reader name", "options": "the reader's options"}
+OTHER_KEYS = {"labels": "raw labels counted as other",
+              "mr_denominator": "all_votes or in_set"}
+FOLDS_KEYS = {"group_by": "one of " + ", ".join(GROUP_COLUMNS),
+              "splits": "a list of {test, dev}"}
+SPLIT_KEYS = {"test": "groups held out for test", "dev": "groups held out for dev"}
+MR_EXCLUSION_KEYS = {"ids": "clip ids", "reason": "why they are excluded"}
 #: Keys of the task file's ``raters`` mapping and what each must be.
 RATER_KEYS = {"test_disjoint": "true or false", "min_votes": "a whole number >= 1"}
 
@@ -187,7 +198,10 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
             f"unknown key(s) {sorted(unknown)}", file=file, fix=f"allowed keys: {sorted(_KEYS)}"
         )
     name = str(_need(data, "name", str, file))
-    corpus = _need(data, "corpus", dict, file)
+    if not name.strip():
+        raise InputError("name is empty", file=file, fix="name: the task's folder name")
+    corpus = _mapping(_need(data, "corpus", dict, file), "corpus", CORPUS_KEYS, file,
+                      "{reader: demo}")
     reader = str(_need(corpus, "reader", str, file, "corpus."))
     from ..readers import available
 
@@ -217,10 +231,8 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
     question = str(data.get("question", "primary"))
     if question not in QUESTIONS:
         raise InputError(f"question must be one of {QUESTIONS}", file=file)
-    other = data.get("other") or {}
-    if not isinstance(other, dict):
-        raise InputError(f"other must be a mapping (labels, mr_denominator), not {other!r}",
-                         file=file, fix="e.g. other: {labels: [X], mr_denominator: all_votes}")
+    other = _mapping(data.get("other"), "other", OTHER_KEYS, file,
+                     "{labels: [X], mr_denominator: all_votes}")
     other_labels = _strs(other.get("labels", []), "other.labels", file)
     clash = sorted(set(other_labels) & set(label_map))
     if clash:
@@ -232,7 +244,8 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
     if not 0.0 <= smoothing < 1.0:
         raise InputError("smoothing must be in [0, 1)", file=file)
     rules = _rules(data.get("rules", list(DEFAULT_RULES)), file)
-    folds_d = _need(data, "folds", dict, file)
+    folds_d = _mapping(_need(data, "folds", dict, file), "folds", FOLDS_KEYS, file,
+                       "{group_by: speaker_id, splits: [{test: [s1], dev: [s2]}]}")
     group_by = str(folds_d.get("group_by", "speaker_id"))
     if group_by not in GROUP_COLUMNS:
         raise InputError(f"folds.group_by must be one of {GROUP_COLUMNS}", file=file)
@@ -240,6 +253,7 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
     for i, f in enumerate(_need(folds_d, "splits", list, file, "folds.")):
         if not isinstance(f, dict) or "test" not in f or "dev" not in f:
             raise InputError(f"folds.splits[{i}] needs 'test' and 'dev' group lists", file=file)
+        _mapping(f, f"folds.splits[{i}]", SPLIT_KEYS, file, "{test: [s1], dev: [s2]}")
         test, dev = _strs(f["test"], "test", file), _strs(f["dev"], "dev", file)
         if set(test) & set(dev) or not test:
             raise InputError(
@@ -249,6 +263,9 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
     if not folds:
         raise InputError("folds.splits is empty", file=file)
     metrics = _strs(data.get("metrics", list(_metrics.DEFAULT)), "metrics", file)
+    if not metrics:
+        raise InputError("metrics is empty", file=file,
+                         fix="list one or more metrics, or leave metrics out for the default")
     metrics = tuple(_metrics.RENAMED.get(m, m) for m in metrics)  # "ece" is now "ece_bits"
     unknown_m = sorted(set(metrics) - set(METRICS))
     if unknown_m:
@@ -261,12 +278,10 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
                          f"{uar_classes!r}", file=file)
     if primary not in metrics:
         raise InputError(f"primary_metric {primary!r} is not among metrics", file=file)
-    excl = data.get("mr_exclusions") or {}
-    aggregation = data.get("aggregation") or {}
-    if not isinstance(aggregation, dict) or set(aggregation) - {"workers"}:
-        raise InputError(f"aggregation must be a mapping with the key 'workers', got "
-                         f"{aggregation!r}", file=file,
-                         fix="e.g. aggregation: {workers: pooled}")
+    excl = _mapping(data.get("mr_exclusions"), "mr_exclusions", MR_EXCLUSION_KEYS, file,
+                    "{ids: [clip1, clip2], reason: why}")
+    aggregation = _mapping(data.get("aggregation"), "aggregation", AGGREGATION_KEYS, file,
+                           "{workers: pooled}")
     ds_workers = str(aggregation.get("workers", "auto"))
     if ds_workers not in DS_WORKERS:
         raise InputError(f"aggregation.workers must be one of {DS_WORKERS}, not {ds_workers!r}",
@@ -305,6 +320,30 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
         ds_workers=ds_workers,
         **_raters(data.get("raters"), file),
     )
+
+
+def _mapping(value: Any, where: str, allowed: dict[str, str], file: Path,
+             example: str) -> dict[str, Any]:
+    """``value`` as the mapping ``where`` of a task file, every key one of ``allowed``.
+
+    A misspelt key (``wrokers``, ``optons``) is refused with the file, the key and the
+    allowed keys, rather than silently ignored (its setting would not apply).
+    """
+    fix = f"e.g. {where}: {example}; allowed keys under {where}: " + ", ".join(
+        f"{k} ({v})" for k, v in allowed.items())
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"{where} must be a mapping, not {value!r}", file=file, fix=fix)
+    unknown = sorted(set(map(str, value)) - set(allowed))
+    if unknown:
+        import difflib
+
+        close = [c for u in unknown for c in difflib.get_close_matches(u, list(allowed), n=1)]
+        raise InputError(f"unknown key(s) under {where}: {', '.join(map(repr, unknown))}"
+                         + (f" (did you mean {close[0]!r}?)" if close else ""),
+                         file=file, fix=fix)
+    return value
 
 
 def _raters(value: Any, file: Path) -> dict[str, Any]:
