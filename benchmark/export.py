@@ -287,6 +287,9 @@ def check_target(to: str | Path, *, overwrite: bool = False) -> Path:
     """Refuse an export folder that exists (unless ``overwrite`` and it is a serbench export)."""
     to = Path(to)
     if to.exists() or to.is_symlink():
+        if not to.is_dir():
+            raise InputError("--to is an existing file, not a folder", file=to,
+                             fix="pass a new folder for the export; the file was left as it is")
         if not overwrite:
             raise InputError("the export folder already exists", file=to,
                              fix="choose a new folder, or pass --overwrite to replace a "

@@ -94,6 +94,38 @@ def _fail(problem: str, path: Path, df: pd.DataFrame, mask: np.ndarray, fix: str
                      row=int(df["_row"].iloc[i]), fix=fix)
 
 
+def _numbers(df: pd.DataFrame, columns: list[str], path: Path) -> np.ndarray:
+    """The probability columns as float64; a column that is not numbers is refused.
+
+    Parquet stores a type per column: probabilities stored as text (``"0.25"``) or
+    booleans mean the writer produced the wrong thing, so such a column is refused
+    even when every value would parse.  A CSV has no types: a column is refused at its
+    first value that is not a number.
+    """
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    typed = path.suffix.lower() in (".parquet", ".pq")
+    out = np.empty((len(df), len(columns)), dtype=np.float64)
+    for j, col in enumerate(columns):
+        values = df[col]
+        if is_numeric_dtype(values) and not is_bool_dtype(values):
+            out[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            continue
+        if typed or is_bool_dtype(values):
+            raise InputError(f"column {col} holds {values.dtype} values, not numbers (e.g. "
+                             f"{values.iloc[0]!r})", file=path,
+                             fix=f"write the p_<class> columns as floats (in pandas: "
+                                 f"df[{col!r}] = df[{col!r}].astype('float64') before writing)")
+        parsed = pd.to_numeric(values, errors="coerce")
+        bad = (parsed.isna() & values.notna()).to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            _fail(f"column {col} holds {values.iloc[i]!r}, not a number", path, df, bad,
+                  "write plain decimal numbers in the p_<class> columns")
+        out[:, j] = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
+
+
 def _fingerprint(df: pd.DataFrame, path: Path, given: str | None, task: Task) -> str:
     """The one fingerprint the file claims, compared with the prepared task's."""
     claimed = given
@@ -201,11 +233,7 @@ def check_predictions(task: Task, path: str | Path, *, name: str,
               path, df, dup, "one row per test clip and cell")
     from .outputs import SUM_TOLERANCE, check_probabilities
 
-    try:
-        probs = df[want].apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"probabilities must be numbers: {exc}", file=path,
-                         fix="write plain decimal numbers in the p_<class> columns") from None
+    probs: Any = _numbers(df, want, path)
     for mask, what in ((~np.isfinite(probs).all(axis=1), "NaN or infinite probability"),
                        ((probs < 0).any(axis=1), "negative probability"),
                        (np.abs(probs.sum(axis=1) - 1.0) > SUM_TOLERANCE,

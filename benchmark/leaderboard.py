@@ -94,8 +94,10 @@ def build(runs: str | Path, *, n_resamples: int = bs.DEFAULT_RESAMPLES, seed: in
                                  ("external", r.data["submission"].get("plugin") == "external")):
                     if on and mark not in mine:
                         mine.append(mark)
-            except SerbenchError as exc:
-                board.skipped.append((str(r.path), str(exc).splitlines()[0]))
+            except SerbenchError as exc:  # the record's path is listed beside why, once
+                why = exc.problem if isinstance(exc, InputError) and exc.file == str(r.path) \
+                    else str(exc)
+                board.skipped.append((str(r.path), why.splitlines()[0]))
             finally:
                 if progress is not None:
                     progress()
@@ -419,6 +421,51 @@ def _plots(board: Board, out: Path) -> dict[str, list[tuple[str, str]]]:
     return files
 
 
+def load_stored(out: str | Path) -> dict[str, Any]:
+    """The ``leaderboard.json`` stored in ``out``, refused (exit 2) unless it has the shape
+    :func:`write` gives it: an object whose ``tasks`` is a list of objects, each naming its
+    ``task`` and listing its ``submissions`` as objects.
+
+    A file of another shape (a JSON list, a hand-edited object) is malformed input,
+    not a difference to report: ``serbench leaderboard --check`` calls this before
+    scoring anything.
+    """
+    path = Path(out) / "leaderboard.json"
+    fix = "point --out at the folder `serbench leaderboard` wrote, or regenerate it there " \
+          "with serbench leaderboard"
+    if not path.exists():
+        raise InputError("no stored leaderboard to check", file=path,
+                         fix="write it first: serbench leaderboard")
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"unreadable stored leaderboard: {exc}", file=path, fix=fix) from None
+
+    def kind(value: Any) -> str:
+        names: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
+        return names.get(type(value), f"a {type(value).__name__}")
+
+    problem = None
+    if not isinstance(stored, dict):
+        problem = f"the file is {kind(stored)}, not an object with a 'tasks' list"
+    elif not isinstance(stored.get("tasks"), list):
+        problem = ("the file has no 'tasks' list" if "tasks" not in stored
+                   else f"its 'tasks' is {kind(stored['tasks'])}, not a list")
+    else:
+        for i, t in enumerate(stored["tasks"]):
+            if not isinstance(t, dict) or not isinstance(t.get("task"), str):
+                problem = f"tasks[{i}] is not an object naming its task"
+            elif not isinstance(t.get("submissions", []), list) or \
+                    not all(isinstance(x, dict) for x in t.get("submissions", [])):
+                problem = f"tasks[{i}] ({t['task']}) has submissions that are not a list of " \
+                          "objects"
+            if problem:
+                break
+    if problem:
+        raise InputError(f"not a serbench leaderboard: {problem}", file=path, fix=fix)
+    return stored
+
+
 def check(board: Board, out: str | Path, tolerance: float = 2e-6) -> tuple[int, list[str]]:
     """Compare freshly recomputed scores with the stored ``leaderboard.json``.
 
@@ -428,19 +475,9 @@ def check(board: Board, out: str | Path, tolerance: float = 2e-6) -> tuple[int, 
     (:attr:`Board.unavailable`, e.g. not prepared) are left out of the
     comparison; the caller reports them.  Nothing is written.
     """
-    path = Path(out) / "leaderboard.json"
-    if not path.exists():
-        raise InputError("no stored leaderboard to check", file=path,
-                         fix="write it first: serbench leaderboard")
-    try:
-        stored = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"unreadable stored leaderboard: {exc}", file=path,
-                         fix="regenerate it with serbench leaderboard") from None
+    stored = load_stored(out)
     fresh = json.loads(json.dumps(_json(board)))
-    if isinstance(stored, dict) and isinstance(stored.get("tasks"), list):
-        stored["tasks"] = [t for t in stored["tasks"]
-                           if not (isinstance(t, dict) and t.get("task") in board.unavailable)]
+    stored["tasks"] = [t for t in stored["tasks"] if t["task"] not in board.unavailable]
     # records of a task not prepared here are listed as skipped only in the recomputed board
     fresh["skipped"] = [x for x in fresh["skipped"]
                         if not str(x.get("why", "")).startswith("task not available")]

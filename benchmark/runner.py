@@ -227,11 +227,14 @@ class Runner:
         if not isinstance(rec, dict) or \
                 rec.get("task_fingerprint") != self.task.fingerprint["fingerprint"]:
             return False
-        if not self._same_config(rec.get("config") or {}):
-            theirs = json.dumps(rec.get("config"), sort_keys=True, default=str)
+        if not isinstance(rec.get("config") or {}, dict):
+            self.broken[key] = "its record's config was not a mapping"
+            return False
+        diff = self._config_diff(rec.get("config") or {})
+        if diff:
             raise InputError(
                 f"this cell was run with another configuration of {self.cls.name} "
-                f"({theirs}); resuming would mix two configurations under one name",
+                f"({'; '.join(diff)}); resuming would mix two configurations under one name",
                 file=path, fix="pass --name to record this configuration separately, "
                 "or delete that run folder")
         try:
@@ -246,6 +249,11 @@ class Runner:
 
     def _same_config(self, recorded: dict[str, Any]) -> bool:
         """Same configuration, where an option the record predates counts as its default."""
+        return not self._config_diff(recorded)
+
+    def _config_diff(self, recorded: dict[str, Any]) -> list[str]:
+        """``option: recorded X, now Y`` for every option where ``recorded`` differs from this
+        grid's configuration (an option the record predates counts as its default)."""
         def norm(cfg: dict[str, Any]) -> dict[str, str]:
             return {k: json.dumps(v, sort_keys=True, default=str) for k, v in cfg.items()}
 
@@ -260,7 +268,10 @@ class Runner:
                 return True  # derived from the declared options (e.g. ``transductive``)
             return defaults.get(key) == value
 
-        return all(same(k, v) for k, v in mine.items()) and set(theirs) <= set(mine)
+        diff = [f"{k}: recorded {theirs.get(k, defaults.get(k, '(absent)'))}, now {v}"
+                for k, v in sorted(mine.items()) if not same(k, v)]
+        return diff + [f"{k}: recorded {theirs[k]}, not an option now"
+                       for k in sorted(set(theirs) - set(mine))]
 
     def claim(self, key: CellKey) -> CellLock | CellResult:
         """The cell's lock when it is to be computed, else why not (a skipped result).
@@ -465,9 +476,11 @@ class Runner:
             raise InputError(f"the saved model of {cell} was trained on another version of "
                              "the task", file=rec_path,
                              fix="retrain with --save-models on this task")
-        if not self._same_config(rec.get("config") or {}):
+        diff = self._config_diff(rec.get("config") or {}) \
+            if isinstance(rec.get("config") or {}, dict) else ["the recorded config is broken"]
+        if diff:
             raise InputError(f"the saved model of {cell} was trained with another "
-                             f"configuration ({json.dumps(rec.get('config'), sort_keys=True)})",
+                             f"configuration ({'; '.join(diff)})",
                              file=rec_path, fix="pass the same --config options as the saved "
                                                 "run")
         path = paths.confined(folder, saved["file"], what="checkpoint file", file=rec_path)

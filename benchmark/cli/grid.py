@@ -193,6 +193,8 @@ def ablate(
     layers.  Runs every variant (resumable), then prints and writes the paired comparison."""
     from rich.markdown import Markdown
 
+    from ..errors import InputError
+    from ..grid import writable
     from ..params import parse_items
     from ..recipes import ablation
 
@@ -202,20 +204,24 @@ def ablate(
         if not alpha_list:
             raise ValueError
     except ValueError:
-        from ..errors import InputError
         raise InputError(f"--alphas {alphas!r} is not a comma-separated list of numbers",
                          fix="e.g. --alphas 0,0.2,0.5") from None
     built = load(task)
+    if train_rule not in built.spec.rules:
+        raise InputError(f"--train-rule {train_rule!r}: task {task} trains on "
+                         f"{', '.join(built.spec.rules)} (upper case)",
+                         fix=f"e.g. --train-rule {built.spec.rules[-1]}")
     backbone = {"max_epochs": epochs, "patience": epochs // 3 + 1,
                 **parse_items(config or [])}
     variants = ablation.plan(
         losses=str_list(losses, "--losses") or [], alphas=alpha_list, raters=raters,
         crowd_kinds=str_list(crowd_kinds, "--crowd-kinds") or [], backbone=backbone,
         penalty=parse_items(penalty or []), min_ratings=min_ratings)
-    out_dir = out_dir or Path("leaderboard/ablation") / task
-    runs = out_dir / "runs"
     fold_list = int_list(folds, "--folds") or list(range(1, built.n_folds + 1))
     seed_list = int_list(seeds, "--seeds") or [0]
+    out_dir = out_dir or Path("leaderboard/ablation") / task
+    writable(out_dir, "--out")  # a file there, or a read-only folder: exit 2 before any cell
+    runs = out_dir / "runs"
     out.print(f"ablation on [bold]{task}[/]: {len(variants)} variants x {len(fold_list)} folds "
               f"x {len(seed_list)} seeds, training rule {train_rule} -> {escape(str(out_dir))}")
     with grid_progress() as progress:
@@ -285,6 +291,9 @@ def study(
         raise InputError(f"--folds {folds}: the demo has folds 1..{n_folds}",
                          fix="e.g. --folds 1,2 (or leave it out for all)")
     seed_list = int_list(seeds, "--seeds") or [0]
+    from ..grid import writable
+
+    writable(out_dir, "--out")  # a file there, or a read-only folder: exit 2 before any cell
     runs = out_dir / "runs"
     out.print(f"heterogeneity study: {len(level_list)} levels x {len(study_arms)} arms x "
               f"{len(fold_list)} folds x {len(seed_list)} seeds -> {escape(str(out_dir))}")

@@ -137,7 +137,9 @@ def leaderboard(
     if not runs.is_dir():
         raise InputError(f"--runs {runs}: no such folder",
                          fix="pass the folder of run records (serbench run --runs)")
-    if not check_:
+    if check_:
+        lb.load_stored(out_dir)  # a missing or malformed stored board: exit 2 before scoring
+    else:
         writable(out_dir, "--out")
         lb.stored_rows(out_dir)  # refuse a folder of other files before scoring anything
 
@@ -151,9 +153,9 @@ def leaderboard(
                                   progress=lambda: progress.advance(handle))
     for name, why in board.unavailable.items():
         err.print(f"[yellow]task {escape(name)} not available here[/]: {escape(why)}")
-    for p, why in board.skipped:
-        if not why.startswith("task not available"):
-            err.print(f"[yellow]skipped[/] {escape(str(p))}: {escape(why)}")
+    broken = [(p, why) for p, why in board.skipped if not why.startswith("task not available")]
+    for p, why in broken:
+        err.print(f"[yellow]skipped[/] {escape(str(p))}: {escape(why)}")
     if check_:
         compared, diffs = lb.check(board, out_dir)
         if diffs:
@@ -170,6 +172,10 @@ def leaderboard(
     files = lb.write(board, out_dir, replace=replace)
     out.print(f"wrote {len(files)} files to {escape(str(out_dir))} ({len(board.tasks)} task(s), "
               f"{sum(len(t.aggregates) for t in board.tasks)} submission(s))")
+    if broken:  # written without them (README lists them), but a failure found: exit 1
+        err.print(f"{len(broken)} record(s) under {escape(str(runs))} could not be scored and "
+                  "are left out of the leaderboard (listed above and in its README)")
+        raise typer.Exit(1)
 
 
 def compare(
