@@ -220,6 +220,42 @@ def test_cli_refusal_is_exit_2_without_traceback(home, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_non_numeric_probability_columns_are_refused(home, tmp_path):
+    """Probabilities stored as text in a Parquet file used to be parsed and accepted; they
+    are refused (the file, the column, the fix), as are booleans and a CSV value that is not
+    a number (its row named).  Nothing is written; numbers in the same file are accepted."""
+    demo = load_task("demo")
+    df = oracle(demo)
+    as_text = df.assign(p_fear=df["p_fear"].map(repr))  # '0.123...' strings: each would parse
+    cases = [
+        (as_text, "p.parquet", "column p_fear holds str values, not numbers", None),
+        (df.assign(p_sad=df["p_sad"] > 0.5), "b.parquet", "column p_sad holds bool values",
+         None),
+        (df.astype({"p_happy": object}).assign(p_happy=lambda d: d["p_happy"].where(
+            d.index != 4, "0.2x")), "c.csv", "column p_happy holds '0.2x', not a number", 6),
+    ]
+    for frame, name, expect, row in cases:
+        path = tmp_path / name
+        frame.to_parquet(path) if name.endswith(".parquet") else frame.to_csv(path, index=False)
+        res = subprocess.run([sys.executable, "-m", "serbench.cli", "score", str(path),
+                              "--task", "demo", "--name", "x", "--runs", str(tmp_path / "runs"),
+                              "--fingerprint", demo.fingerprint["fingerprint"]],
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode == 2, (name, res.stdout, res.stderr)
+        msg = " ".join(res.stderr.split())
+        assert res.stderr.startswith("error:") and "Traceback" not in res.stderr, res.stderr
+        assert expect in msg and str(path) in msg and "fix:" in msg, msg
+        if row is not None:  # CSV line: header is line 1, the frame's row 4 is line 6
+            assert f"{path}, row {row}" in msg
+        else:
+            assert "astype('float64')" in msg
+        assert not (tmp_path / "runs").exists()
+    path = tmp_path / "good.parquet"
+    df.to_parquet(path)
+    cells = check_predictions(demo, path, name="x", fingerprint=demo.fingerprint["fingerprint"])
+    assert len(cells) == demo.n_folds
+
+
 # ----------------------------------------------------------------------------- property campaign
 
 CELLS = st.one_of(st.none(), st.just(""), st.text(max_size=5), st.floats(allow_nan=True),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -22,6 +23,7 @@ import pytest
 
 from conftest import shared
 from serbench import plugins
+from serbench.errors import InputError
 from serbench.records import find_records
 from serbench.runner import Runner
 from serbench.tasks import load_task
@@ -443,3 +445,174 @@ def test_a_leaderboard_is_not_replaced_by_mistake(home: Path, tmp_path: Path):
     res = serbench("leaderboard", "--runs", str(runs / "a"), "--out", str(board), "--replace",
                    "--resamples", "20", home=home)
     assert res.returncode == 0 and "prior2" not in (board / "leaderboard.json").read_text()
+
+
+# ------------------------------------------------ loud2: bad input found by earlier reviews
+
+
+def one_block(res: subprocess.CompletedProcess) -> str:
+    """:func:`one_message`, and the message is the whole of stderr: no blank line or progress
+    bars before it (rich used to print both when bars were stopped by the error)."""
+    msg = one_message(res)
+    assert res.stderr.startswith("error:"), repr(res.stderr[:300])
+    return msg
+
+
+def test_compare_json_writes_null_for_an_undefined_value(home: Path, tmp_path: Path):
+    """Two identical submissions: the subset t statistic is 0/0, undefined.  --json used to
+    write a bare NaN (not JSON); it is null now, and the human text still says n/a."""
+    from runs_fixture import make_runs, prior
+
+    demo = load_task("demo")
+    make_runs(demo, tmp_path / "a", "prior", prior, rules=("AR",), folds=(1, 2))
+    make_runs(demo, tmp_path / "b", "prior2", prior, rules=("AR",), folds=(1, 2))
+    a, b = tmp_path / "a" / "demo" / "prior", tmp_path / "b" / "demo" / "prior2"
+    res = serbench("compare", str(a), str(b), "--json", "--resamples", "20", home=home)
+    assert res.returncode == 0, res.stderr
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"not JSON: {name}")
+
+    got = json.loads(res.stdout, parse_constant=refuse)
+    assert got["t_subsets"] is None and got["p_subsets"] is None
+    assert got["diff"] == 0.0 and got["mean_a"] == got["mean_b"] and got["cells"] == 2
+    res = serbench("compare", str(a), str(b), "--resamples", "20", home=home)
+    assert res.returncode == 0 and "n/a (no difference between the two on any subset)" in \
+        res.stdout
+
+
+CHECKPOINTED = textwrap.dedent('''
+    import numpy as np
+    import torch
+    from serbench.submission import Submission
+
+    class Ckpt(Submission):
+        name = "ckpt"
+        def fit(self, train, dev, spec):
+            pass
+        def predict_proba(self, batch):
+            return np.full((len(batch), 6), 1 / 6)
+        def checkpoint(self):
+            return {"w": torch.zeros(1)}
+        def restore(self, tensors, spec, features):
+            pass
+''')
+
+
+def test_load_models_from_a_run_without_saved_models_names_the_cell(home: Path,
+                                                                      tmp_path: Path):
+    """A stored run made without --save-models used to stop with KeyError: 'checkpoint'."""
+    from runs_fixture import make_runs, prior
+
+    plugin = tmp_path / "ckpt.py"
+    plugin.write_text(CHECKPOINTED)
+    make_runs(load_task("demo"), tmp_path / "old", "ckpt", prior, rules=("AR",), folds=(1,))
+    args = ("run", "--submission", str(plugin), "--folds", "1", "--rules", "AR", "--seeds", "0",
+            "--runs", str(tmp_path / "new"), "--no-leaderboard", "--device", "cpu")
+    res = serbench(*args, "--load-models", str(tmp_path / "old"), home=home)
+    assert res.returncode == 2, res.stdout + res.stderr
+    msg = one_block(res)
+    assert "fold 1 AR seed 0 of demo/ckpt has no saved model" in msg
+    assert "made without --save-models" in msg and "KeyError" not in msg
+    assert str(tmp_path / "old" / "demo" / "ckpt" / "fold1-AR-seed0" / "record.json") in msg
+    assert not list((tmp_path / "new").rglob("record.json"))  # refused before any cell ran
+    res = serbench(*args, "--load-models", str(tmp_path / "nowhere"), home=home)
+    assert res.returncode == 2 and "--load-models" in one_block(res) and \
+        "no such folder" in res.stderr
+
+
+def test_a_malformed_stored_leaderboard_is_exit_2_for_check(home: Path, tmp_path: Path):
+    """A stored leaderboard.json that is a JSON list (or an object without a tasks list) is
+    malformed input, not a difference: exit 2 naming the file, the file left as it was."""
+    from runs_fixture import make_runs, prior
+
+    from serbench import leaderboard as lb
+
+    runs, board = tmp_path / "runs", tmp_path / "board"
+    make_runs(load_task("demo"), runs, "prior", prior, rules=("AR",), folds=(1,))
+    board.mkdir()
+    (board / "leaderboard.json").write_text("[1, 2]\n")
+    res = serbench("leaderboard", "--runs", str(runs), "--out", str(board), "--check",
+                   "--resamples", "20", home=home)
+    assert res.returncode == 2, res.stdout + res.stderr
+    msg = one_block(res)
+    assert f"{board / 'leaderboard.json'}: not a serbench leaderboard: the file is a list, not " \
+           "an object with a 'tasks' list" in msg
+    assert (board / "leaderboard.json").read_text() == "[1, 2]\n"
+    for stored, expect in [('{"tasks": {}}', "its 'tasks' is an object, not a list"),
+                           ('{"skipped": []}', "the file has no 'tasks' list"),
+                           ('{"tasks": [3]}', "tasks[0] is not an object naming its task"),
+                           ('{"tasks": [{"task": "demo", "submissions": 1}]}',
+                            "tasks[0] (demo) has submissions that are not a list of objects")]:
+        (board / "leaderboard.json").write_text(stored)
+        with pytest.raises(InputError, match=re.escape(expect)):
+            lb.load_stored(board)
+
+
+def test_small_messages_name_what_was_given(home: Path, tmp_path: Path):
+    """--train-rule '' names --train-rule (not --rules); an --out that is a file says so (not
+    'File exists', and study used to print a traceback) and the file is kept; a stale
+    record's path is printed once, and the leaderboard written without it exits 1."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from runs_fixture import make_runs, prior
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine")
+    runs = tmp_path / "runs"
+    make_runs(load_task("demo"), runs, "prior", prior, rules=("AR",), folds=(1,))
+    cases = [
+        (("ablate", "--train-rule", "", "--folds", "1", "--seeds", "0", "--out",
+          str(tmp_path / "abl")), "--train-rule '': task demo trains on MR, PR, AR"),
+        (("leaderboard", "--runs", str(runs), "--out", str(a_file)),
+         f"--out {a_file} is a file, not a folder"),
+        (("study", "--folds", "1", "--seeds", "0", "--out", str(a_file)),
+         f"--out {a_file} is a file, not a folder"),
+    ]
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda c: serbench(*c[0], home=home, timeout=120), cases))
+    for (args, expect), res in zip(cases, results, strict=True):
+        assert res.returncode == 2, (args, res.returncode, res.stderr)
+        msg = one_block(res)
+        assert expect in msg and "File exists" not in msg and "--rules" not in msg, (args, msg)
+        assert msg.count(str(a_file)) <= 1, msg
+    assert a_file.read_text() == "mine" and not (tmp_path / "abl" / "runs").exists()
+
+    record = runs / "demo" / "prior" / "fold1-AR-seed0" / "record.json"
+    rec = json.loads(record.read_text())
+    rec["task_fingerprint"] = "0" * 64
+    record.write_text(json.dumps(rec))
+    res = serbench("leaderboard", "--runs", str(runs), "--out", str(tmp_path / "board"),
+                   "--resamples", "20", home=home)
+    assert res.returncode == 1, res.stdout + res.stderr  # a record could not be scored
+    assert res.stderr.count(str(record)) == 1 and "fingerprint 000000000000" in res.stderr
+    assert (tmp_path / "board" / "leaderboard.json").exists()  # written without it
+
+
+def test_a_file_where_a_folder_goes_is_named(tmp_path: Path):
+    """Below the CLI (run, ablate, study and leaderboard share grid.writable): a file as the
+    folder, or as a folder above it, is named; export --to a file says it is a file."""
+    from serbench.export import check_target
+    from serbench.grid import writable
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine")
+    with pytest.raises(InputError, match=re.escape(f"--runs {a_file} is a file, not a folder")):
+        writable(a_file, "--runs")
+    with pytest.raises(InputError, match=re.escape(f"({a_file} is a file, not a folder)")):
+        writable(a_file / "sub" / "runs", "--out")
+    with pytest.raises(InputError, match="--to is an existing file, not a folder"):
+        check_target(a_file, overwrite=True)
+    assert a_file.read_text() == "mine"
+
+
+def test_a_resumed_cell_with_another_configuration_names_the_option(home: Path, tmp_path: Path):
+    runner = quick_runner(tmp_path)
+    (key,) = runner.cells([1], ["AR"], [0])
+    assert runner.run_cell(key).status == "done"
+    other = Runner(load_task("demo"), runner.cls, {"mode": "uniform"}, runs=tmp_path / "runs",
+                   device="cpu")
+    with pytest.raises(InputError) as exc:
+        other.is_done(key)
+    text = str(exc.value)
+    assert 'mode: recorded "ok", now "uniform"' in text and text.count("record.json") == 1

@@ -131,12 +131,44 @@ def test_released_reader_errors(tmp_path: Path, tiny: Path):
         ({"rules": ["MR", "XR"]}, "rules must be"),
         ({"folds": {"splits": [{"test": ["1"], "dev": ["1"]}]}}, "disjoint"),
         ({"classes": ["a"]}, "classes must be"),
+        # a misspelt key of a nested mapping used to be ignored (its setting silently lost)
+        ({"rules": ["MR", "DS"], "aggregation": {"wrokers": "pooled"}},
+         r"unknown key\(s\) under aggregation: 'wrokers' \(did you mean 'workers'\?\)"),
+        ({"other": {"lables": ["x"]}}, "unknown key\\(s\\) under other: 'lables'"),
+        ({"folds": {**TASK["folds"], "grop_by": "session"}}, "under folds: 'grop_by'"),
+        ({"corpus": {**TASK["corpus"], "optons": {}}}, "under corpus: 'optons'"),
+        ({"mr_exclusions": ["S1_u1"]}, "mr_exclusions must be a mapping"),
+        ({"metrics": []}, "metrics is empty"),  # was an IndexError
+        ({"name": ""}, "name is empty"),
     ],
 )
 def test_bad_task_files(change, message, tmp_path: Path):
     with pytest.raises(InputError, match=message) as exc:
         parse_task({**TASK, **change}, tmp_path / "task.yaml")
     assert "task.yaml" in str(exc.value)
+
+
+def test_unknown_aggregation_key_is_one_message_through_the_cli(tasks_dir: Path, home: Path):
+    """The file, the unknown key and the allowed keys (from AGGREGATION_KEYS), exit 2."""
+    import os
+    import subprocess
+    import sys
+
+    from serbench.tasks.spec import AGGREGATION_KEYS, DS_WORKERS
+
+    (tasks_dir / "agg").mkdir()
+    spec = {**TASK, "name": "agg", "rules": ["MR", "PR", "AR", "DS"],
+            "aggregation": {"workers": "pooled", "wrokers": "raters"}}
+    (tasks_dir / "agg" / "task.yaml").write_text(yaml.safe_dump(spec))
+    res = subprocess.run([sys.executable, "-m", "serbench.cli", "tasks", "show", "agg"],
+                         capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith("error:") and "Traceback" not in res.stderr
+    msg = " ".join(res.stderr.split())
+    assert str(tasks_dir / "agg" / "task.yaml") in msg
+    assert "unknown key(s) under aggregation: 'wrokers' (did you mean 'workers'?)" in msg
+    assert list(AGGREGATION_KEYS) == ["workers"]
+    assert f"allowed keys under aggregation: workers (one of {', '.join(DS_WORKERS)})" in msg
 
 
 def test_unknown_fold_group_is_named(tasks_dir: Path, home: Path, tmp_path: Path):
