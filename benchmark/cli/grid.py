@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -173,10 +174,10 @@ def ablate(
         help="Penalty option key=value (penalty_form, penalty_combine, cooc_mode, cooc_norm), "
              "repeatable.")] = None,
     min_ratings: Annotated[int, typer.Option(
-        help="Raters kept by rater fusion / crowd layers: at least this many training "
-             "ratings.")] = 20,
-    epochs: Annotated[int, typer.Option(help="Max epochs of every variant (patience "
-                                             "epochs // 3 + 1).")] = 10,
+        min=0, help="Raters kept by rater fusion / crowd layers: at least this many training "
+                    "ratings.")] = 20,
+    epochs: Annotated[int, typer.Option(min=1, help="Max epochs of every variant (patience "
+                                                    "epochs // 3 + 1).")] = 10,
     train_rule: Annotated[str, typer.Option(help="Training rule of every variant.")] = "AR",
     folds: Annotated[str | None, typer.Option(help="Comma-separated folds (default all).")] = None,
     seeds: Annotated[str, typer.Option(help="Comma-separated training seeds.")] = "0,1,2",
@@ -206,6 +207,9 @@ def ablate(
     except ValueError:
         raise InputError(f"--alphas {alphas!r} is not a comma-separated list of numbers",
                          fix="e.g. --alphas 0,0.2,0.5") from None
+    if not all(math.isfinite(a) and a >= 0 for a in alpha_list):
+        raise InputError(f"--alphas {alphas!r}: penalty weights are finite numbers >= 0",
+                         fix="e.g. --alphas 0,0.2,0.5 (0 is always run)")
     built = load(task)
     if train_rule not in built.spec.rules:
         raise InputError(f"--train-rule {train_rule!r}: task {task} trains on "
@@ -217,6 +221,7 @@ def ablate(
         losses=str_list(losses, "--losses") or [], alphas=alpha_list, raters=raters,
         crowd_kinds=str_list(crowd_kinds, "--crowd-kinds") or [], backbone=backbone,
         penalty=parse_items(penalty or []), min_ratings=min_ratings)
+    ablation.check(variants)  # a configuration a variant refuses: exit 2 before any cell
     fold_list = int_list(folds, "--folds") or list(range(1, built.n_folds + 1))
     seed_list = int_list(seeds, "--seeds") or [0]
     out_dir = out_dir or Path("leaderboard/ablation") / task

@@ -35,7 +35,9 @@ import numpy as np
 
 from .. import plots
 from ..cell import CellResult
+from ..errors import InputError
 from ..executors import Hooks
+from ..methods.crowd import KINDS as CROWD_KINDS
 from ..methods.losses import LOSSES as KNOWN_LOSSES
 from ..records import CellKey, find_records
 from ..scoring import applicable, load_probs, score_probs
@@ -43,6 +45,8 @@ from ..summaries import compare, hierarchical_interval
 from ..tasks.task import Task
 from .shared import finished, write_report
 
+#: The BLSTM-FC options ``--penalty`` may set (applied to the variants with a penalty only).
+PENALTY_OPTIONS = ("penalty_form", "penalty_combine", "cooc_mode", "cooc_norm")
 LOSSES = ("ce", "bce", "kl", "cb_soft_ce")
 ALPHAS = (0.0, 0.2)
 RATER_METRIC, RATER_TEST = "uar", "MR"
@@ -73,7 +77,17 @@ def plan(*, losses: Sequence[str] = LOSSES, alphas: Sequence[float] = ALPHAS,
     penalty = dict(penalty or {})
     bad = [x for x in losses if x not in KNOWN_LOSSES]
     if bad:
-        raise ValueError(f"unknown losses {bad}; expected some of {KNOWN_LOSSES}")
+        raise InputError(f"--losses: unknown loss(es) {bad}",
+                         fix=f"use some of {', '.join(KNOWN_LOSSES)}")
+    bad = [k for k in crowd_kinds if k not in CROWD_KINDS] if raters else []
+    if bad:
+        raise InputError(f"--crowd-kinds: unknown crowd layer kind(s) {bad}",
+                         fix=f"use some of {', '.join(CROWD_KINDS)} (upper case)")
+    bad = sorted(set(penalty) - set(PENALTY_OPTIONS))
+    if bad:
+        raise InputError(f"--penalty: {', '.join(bad)} is not a penalty option",
+                         fix=f"penalty options: {', '.join(PENALTY_OPTIONS)}; other BLSTM-FC "
+                             "options go in --config")
     alphas = sorted({float(a) for a in alphas} | {0.0})
     out: list[Variant] = []
     for loss in losses:
@@ -336,6 +350,26 @@ def plot(rep: Report) -> str:
 def write(rep: Report, out: str | Path) -> list[Path]:
     return write_report(out, "ablation", markdown(rep), rep, plot(rep))
 
+
+
+def check(variants: Sequence[Variant]) -> None:
+    """Refuse (exit 2), before any cell of any variant runs, a configuration that one of the
+    submissions would refuse when its turn comes, naming the variant."""
+    from ..params import validate_config
+    from ..plugins import resolve
+
+    for v in variants:
+        cls = resolve(v.submission)
+        try:
+            cls(**validate_config(cls, v.config))
+        except InputError as exc:
+            raise InputError(f"variant {v.label}: {exc.problem}", file=exc.file,
+                             fix=exc.fix) from None
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"variant {v.label}: {v.submission} refused its configuration "
+                             f"{json.dumps(v.config, sort_keys=True, default=str)}: {exc}",
+                             fix="check the --config, --penalty, --alphas, --crowd-kinds and "
+                                 "--min-ratings values (serbench ablate --help)") from None
 
 
 def run(task: Task, variants: list[Variant], *, runs: str | Path, folds: list[int],
