@@ -76,25 +76,30 @@ class GridResult:
         }
 
 
-def writable(folder: Path, option: str) -> None:
-    """Refuse, before any cell runs, a results folder that cannot be written."""
+def writable(folder: Path, option: str, given: Path | None = None) -> None:
+    """Refuse, before any cell runs, a results folder that cannot be written.
+
+    ``given``: what the user passed when ``folder`` is the folder it goes into (an
+    export's parent folder), so that the message names what was given.
+    """
     import tempfile
 
     from .errors import InputError
 
+    shown = given or folder
+    fix = f"pass a folder (a new one is made) as {option}; the file was left as it is"
     for part in (folder, *folder.parents):  # the folder, or a folder above it, is a file
         if part.exists() and not part.is_dir():
-            what = "" if part == folder else f" ({part} is a file, not a folder)"
-            raise InputError(f"{option} {folder} is a file, not a folder" if not what else
-                             f"{option} {folder} cannot be a folder{what}",
-                             fix=f"pass a folder (a new one is made) as {option}; the file was "
-                                 "left as it is")
+            raise InputError(f"{option} {shown} is a file, not a folder" if part == shown else
+                             f"{option} {shown} cannot be made ({part} is a file, not a folder)",
+                             fix=fix)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".serbench-probe-"):
             pass
     except OSError as exc:
-        raise InputError(f"{option} {folder}: cannot write there ({exc.strerror})",
+        where = "" if given is None else f" (in {folder})"
+        raise InputError(f"{option} {shown}: cannot write there{where} ({exc.strerror})",
                          fix=f"make the folder writable or free space, or pass another {option}"
                          ) from None
 

@@ -599,8 +599,9 @@ def test_a_file_where_a_folder_goes_is_named(tmp_path: Path):
     a_file.write_text("mine")
     with pytest.raises(InputError, match=re.escape(f"--runs {a_file} is a file, not a folder")):
         writable(a_file, "--runs")
-    with pytest.raises(InputError, match=re.escape(f"({a_file} is a file, not a folder)")):
-        writable(a_file / "sub" / "runs", "--out")
+    with pytest.raises(InputError, match=re.escape(f"--out {a_file / 'sub'} cannot be made "
+                                                   f"({a_file} is a file, not a folder)")):
+        writable(a_file / "sub", "--out")
     with pytest.raises(InputError, match="--to is an existing file, not a folder"):
         check_target(a_file, overwrite=True)
     assert a_file.read_text() == "mine"
