@@ -27,11 +27,10 @@ def export(
 ) -> None:
     """Write a task as a Hugging Face DatasetDict (datasets.load_from_disk reads it)."""
     from ..export import check_target, export_task, metadata
-
     from ..grid import writable
 
     check_target(to, overwrite=overwrite)  # refuse before the task is built
-    writable(to.parent, "--to", given=to)  # its folder: a file, read-only or not a real folder (/proc)
+    writable(to.parent, "--to", given=to)  # its folder: a file, read-only, not real (/proc)
     built = load(task)
     folder = export_task(built, to, audio=audio, overwrite=overwrite)
     meta = metadata(built) | {"path": str(folder), "audio": audio}
