@@ -64,6 +64,10 @@ class ExternalCell:
 def read_file(path: str | Path) -> pd.DataFrame:
     """The predictions table (CSV or Parquet), with ``source_row`` numbers for messages."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError("is a folder, not a predictions file", file=path,
+                         fix="pass the CSV or Parquet file your model wrote (a run folder has "
+                             "no .csv / .parquet suffix)")
     if not path.is_file():
         raise InputError("predictions file not found", file=path,
                          fix="pass the CSV or Parquet file your model wrote")

@@ -12,6 +12,23 @@ from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from .common import Bars, JsonOpt, err, escape, load, out, print_json, show, table
 
 
+def no_records(folder: Path, bad: list[tuple[Path, str]]) -> Exception:
+    """The error for a folder without a usable record: none at all, or only unreadable ones
+    (the first is named with why, rather than "no record found")."""
+    from ..errors import InputError
+
+    if not folder.exists():
+        return InputError("no readable record.json found: no such file or folder", file=folder,
+                          fix="point at a run folder written by serbench run (--runs)")
+    if bad:
+        return InputError(f"no readable record.json found: {len(bad)} unreadable, e.g. "
+                          f"{bad[0][0]}: {bad[0][1]}", file=folder,
+                          fix="rerun those cells (serbench run recomputes a broken cell), or "
+                              "point at another run folder")
+    return InputError("no readable record.json found", file=folder,
+                      fix="point at a run folder written by serbench run (--runs)")
+
+
 def score(
     run_dir: Annotated[Path, typer.Argument(
         help="A run folder (or any folder above run cells), or a CSV / Parquet file of "
@@ -60,8 +77,7 @@ def score(
 
     records, bad = find_records(run_dir)
     if not records:
-        raise InputError("no readable record.json found", file=run_dir,
-                         fix="point at a run folder written by serbench run")
+        raise no_records(run_dir, bad)
     tasks: dict[str, Any] = {}
     scored, refused = [], []
     for r in records:
@@ -198,10 +214,9 @@ def compare(
 
     runs = []
     for folder in (run_a, run_b):
-        records, _ = find_records(folder)
+        records, bad = find_records(folder)
         if not records:
-            raise InputError("no readable record.json found", file=folder,
-                             fix="point at a run folder written by serbench run")
+            raise no_records(folder, bad)
         names = sorted({(r.data["task"], r.key.submission) for r in records})
         if len(names) > 1:  # their cells would be paired as if they were one submission's
             shown = ", ".join(f"{t}/{n}" for t, n in names[:4])

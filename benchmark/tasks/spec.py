@@ -191,7 +191,10 @@ def _strs(values: Any, key: str, file: Path) -> tuple[str, ...]:
 def parse_task(data: Any, file: Path) -> TaskSpec:
     """Validate a parsed task YAML document."""
     if not isinstance(data, dict):
-        raise InputError("a task file must be a mapping of keys", file=file)
+        raise InputError("the task file is empty" if data is None else
+                         f"a task file must be a mapping of keys, not a {type(data).__name__}",
+                         file=file, fix="start from tasks/demo/task.yaml (name:, corpus:, "
+                                        "classes:, label_map:, folds:)")
     unknown = set(data) - _KEYS
     if unknown:
         raise InputError(
