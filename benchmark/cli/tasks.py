@@ -12,6 +12,22 @@ from .common import JsonOpt, demo_progress, err, escape, load, out, print_json, 
 tasks_app = typer.Typer(help="List, show, verify and freeze tasks.", no_args_is_help=True)
 
 
+def existing(path: Path | None, option: str, *, folder: bool = False) -> None:
+    """Refuse a --source / --against that does not exist (or, with ``folder``, is a file)
+    with the option named, rather than a message about a file expected inside it."""
+    from ..errors import InputError
+
+    if path is None:
+        return
+    if not path.exists():
+        raise InputError(f"{option} {path}: no such {'folder' if folder else 'file or folder'}",
+                         fix=f"pass the corpus release's folder as {option}" + (
+                             "" if folder else ", or leave it out for the demo"))
+    if folder and not path.is_dir():
+        raise InputError(f"{option} {path} is a file, not a folder",
+                         fix=f"pass the folder that holds the released files as {option}")
+
+
 def prepare(
     task: Annotated[str, typer.Argument(help="Task name (see `serbench tasks list`).")],
     source: Annotated[Path | None, typer.Option(help="Folder of the corpus release.")] = None,
@@ -20,6 +36,7 @@ def prepare(
     """Build a task's ratings table from a raw source and check it against the frozen task."""
     from ..tasks import prepare as prep
 
+    existing(source, "--source")
     progress, update = demo_progress()
     with progress:
         built, prov = prep(task, source, progress=update)
@@ -166,6 +183,7 @@ def tasks_verify(
 
     from ..tasks.verify import verify
 
+    existing(against, "--against", folder=True)
     reports = verify(load(task), against, targets=targets)
     ok = all(r.ok for r in reports)
     if json_out:
@@ -201,6 +219,7 @@ def tasks_freeze(
     """(Maintainers) write the task's manifest.csv and fingerprint.json from a source."""
     from ..tasks import freeze
 
+    existing(source, "--source")
     built = freeze(task, source)
     out.print(
         f"froze {task}: fingerprint {built.fingerprint['fingerprint'][:12]}, "
