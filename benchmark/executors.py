@@ -21,14 +21,16 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import paths
 from .cell import CellOutput, CellResult
 from .devices import resolve_device
 from .errors import InputError, SerbenchError
 from .records import CellKey
-from .runner import Runner
+
+if TYPE_CHECKING:  # annotations only: the CLI starts without importing torch
+    from .runner import Runner
 
 #: A per-cell training progress callback ``report(step, total, message)``.
 Report = Callable[[int, int, str], None]

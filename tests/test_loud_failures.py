@@ -42,6 +42,14 @@ def one_message(res: subprocess.CompletedProcess) -> str:
     return " ".join(res.stderr.split())
 
 
+def one_block(res: subprocess.CompletedProcess) -> str:
+    """:func:`one_message`, and the message is the whole of stderr: no blank line or progress
+    bars before it (rich used to print both when bars were stopped by the error)."""
+    msg = one_message(res)
+    assert res.stderr.startswith("error:"), repr(res.stderr[:300])
+    return msg
+
+
 FAILING = textwrap.dedent('''
     import numpy as np
     from serbench.submission import Submission
@@ -76,6 +84,10 @@ def test_run_with_a_failed_cell_exits_1(home: Path, tmp_path: Path, mode: str):
 def test_usage_mistakes_are_one_line_and_exit_2(home: Path, tmp_path: Path):
     from concurrent.futures import ThreadPoolExecutor
 
+    empty_record = tmp_path / "runs" / "demo" / "x" / "fold1-AR-seed0" / "record.json"
+    empty_record.parent.mkdir(parents=True)
+    empty_record.write_text("")
+
     cases = [
         (("compare",), "Missing argument"),
         (("tasks", "show"), "Missing argument"),
@@ -92,12 +104,23 @@ def test_usage_mistakes_are_one_line_and_exit_2(home: Path, tmp_path: Path):
         (("run", "--resamples", "-1"), "Invalid value for '--resamples'"),
         (("leaderboard", "--seed", "-1"), "Invalid value for '--seed'"),
         (("ablate", "--losses", ""), "--losses '' is empty"),
+        # found by the loud2 campaign: a traceback, exit 0 or the wrong option named before
+        (("ablate", "--losses", "foo"), "--losses: unknown loss(es) ['foo']"),
+        (("ablate", "--crowd-kinds", "XX"), "--crowd-kinds: unknown crowd layer kind(s)"),
+        (("ablate", "--epochs", "0"), "Invalid value for '--epochs'"),  # ran with -1 epochs
+        (("ablate", "--alphas", "-1"), "--alphas '-1': penalty weights are finite numbers >= 0"),
+        (("run", "--config", "hidden=0"), "hidden must be at least 1, got 0"),
+        (("export", "demo", "--to", "/proc/serbench-x"), "--to /proc/serbench-x: cannot write"),
+        (("prepare", "crema-d", "--source", "/no/such/release"),
+         "--source /no/such/release: no such file or folder"),
+        (("score", str(empty_record.parents[3])),
+         f"1 unreadable, e.g. {empty_record}: unreadable run record"),
     ]
     with ThreadPoolExecutor(2) as pool:  # independent processes: two at a time
         results = list(pool.map(lambda c: serbench(*c[0], home=home, timeout=120), cases))
     for (args, expect), res in zip(cases, results, strict=True):
         assert res.returncode == 2, (args, res.returncode, res.stderr)
-        assert expect in one_message(res), (args, res.stderr)
+        assert expect in one_block(res), (args, res.stderr)
     not_a_folder = tmp_path / "home-file"
     not_a_folder.write_text("")
     res = serbench("leaderboard", "--out", str(tmp_path / "b"), home=not_a_folder)
@@ -450,14 +473,6 @@ def test_a_leaderboard_is_not_replaced_by_mistake(home: Path, tmp_path: Path):
 # ------------------------------------------------ loud2: bad input found by earlier reviews
 
 
-def one_block(res: subprocess.CompletedProcess) -> str:
-    """:func:`one_message`, and the message is the whole of stderr: no blank line or progress
-    bars before it (rich used to print both when bars were stopped by the error)."""
-    msg = one_message(res)
-    assert res.stderr.startswith("error:"), repr(res.stderr[:300])
-    return msg
-
-
 def test_compare_json_writes_null_for_an_undefined_value(home: Path, tmp_path: Path):
     """Two identical submissions: the subset t statistic is 0/0, undefined.  --json used to
     write a bare NaN (not JSON); it is null now, and the human text still says n/a."""
@@ -617,3 +632,20 @@ def test_a_resumed_cell_with_another_configuration_names_the_option(home: Path, 
         other.is_done(key)
     text = str(exc.value)
     assert 'mode: recorded "ok", now "uniform"' in text and text.count("record.json") == 1
+
+
+def test_ablation_plan_names_the_option_of_a_bad_value():
+    """Unknown losses used to be a ValueError traceback; a crowd kind or a penalty option a
+    variant would refuse used to surface after the variants before it had run."""
+    from serbench.recipes import ablation
+
+    for kwargs, expect in [({"losses": ["foo"]}, "--losses: unknown loss(es) ['foo']"),
+                           ({"crowd_kinds": ["mw"]}, "--crowd-kinds: unknown crowd layer"),
+                           ({"penalty": {"hidden": 8}}, "--penalty: hidden is not a penalty")]:
+        with pytest.raises(InputError, match=re.escape(expect)):
+            ablation.plan(**kwargs)
+    variants = ablation.plan(losses=["ce"], alphas=[0.2], raters=False,
+                             penalty={"penalty_form": "nope"})
+    with pytest.raises(InputError, match=re.escape("variant blstm-fc+ce+pen0.2: blstm-fc "
+                                                   "refused its configuration")):
+        ablation.check(variants)

@@ -148,6 +148,13 @@ def test_bad_task_files(change, message, tmp_path: Path):
     assert "task.yaml" in str(exc.value)
 
 
+def test_an_empty_task_file_says_it_is_empty(tmp_path: Path):
+    with pytest.raises(InputError, match="the task file is empty"):
+        parse_task(None, tmp_path / "task.yaml")
+    with pytest.raises(InputError, match="must be a mapping of keys, not a list"):
+        parse_task(["a"], tmp_path / "task.yaml")
+
+
 def test_unknown_aggregation_key_is_one_message_through_the_cli(tasks_dir: Path, home: Path):
     """The file, the unknown key and the allowed keys (from AGGREGATION_KEYS), exit 2."""
     import os
