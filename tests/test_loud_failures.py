@@ -106,10 +106,8 @@ def test_usage_mistakes_are_one_line_and_exit_2(home: Path, tmp_path: Path):
         (("ablate", "--losses", ""), "--losses '' is empty"),
         # found by the loud2 campaign: a traceback, exit 0 or the wrong option named before
         (("ablate", "--losses", "foo"), "--losses: unknown loss(es) ['foo']"),
-        (("ablate", "--crowd-kinds", "XX"), "--crowd-kinds: unknown crowd layer kind(s)"),
         (("ablate", "--epochs", "0"), "Invalid value for '--epochs'"),  # ran with -1 epochs
         (("ablate", "--alphas", "-1"), "--alphas '-1': penalty weights are finite numbers >= 0"),
-        (("run", "--config", "hidden=0"), "hidden must be at least 1, got 0"),
         (("export", "demo", "--to", "/proc/serbench-x"), "--to /proc/serbench-x: cannot write"),
         (("prepare", "crema-d", "--source", "/no/such/release"),
          "--source /no/such/release: no such file or folder"),
@@ -649,3 +647,17 @@ def test_ablation_plan_names_the_option_of_a_bad_value():
     with pytest.raises(InputError, match=re.escape("variant blstm-fc+ce+pen0.2: blstm-fc "
                                                    "refused its configuration")):
         ablation.check(variants)
+
+
+def test_blstm_fc_refuses_sizes_and_rates_out_of_range():
+    """``--config hidden=-3`` used to fail every cell deep inside torch (exit 1); the
+    constructor refuses it, which the runner turns into one message (exit 2)."""
+    cls = plugins.resolve("blstm-fc")
+    for option, value, expect in [("hidden", 0, "hidden must be at least 1, got 0"),
+                                  ("max_epochs", -1, "max_epochs must be at least 1"),
+                                  ("dropout", 1.5, "dropout is a probability in [0, 1)"),
+                                  ("lr", 0.0, "lr must be > 0"),
+                                  ("patience", -1, "patience is a number of epochs")]:
+        with pytest.raises(ValueError, match=re.escape(expect)):
+            cls(**{option: value})
+    cls(hidden=1, layers=1, fc=1, batch_size=1, max_epochs=1, patience=0, dropout=0.0)

@@ -195,9 +195,6 @@ def ablate(
     from rich.markdown import Markdown
 
     from ..errors import InputError
-    from ..grid import writable
-    from ..params import parse_items
-    from ..recipes import ablation
 
     t0 = time.perf_counter()
     try:
@@ -210,6 +207,10 @@ def ablate(
     if not all(math.isfinite(a) and a >= 0 for a in alpha_list):
         raise InputError(f"--alphas {alphas!r}: penalty weights are finite numbers >= 0",
                          fix="e.g. --alphas 0,0.2,0.5 (0 is always run)")
+    from ..grid import writable  # the heavy imports after the checks that need none
+    from ..params import parse_items
+    from ..recipes import ablation
+
     built = load(task)
     if train_rule not in built.spec.rules:
         raise InputError(f"--train-rule {train_rule!r}: task {task} trains on "
