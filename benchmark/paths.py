@@ -22,9 +22,12 @@ def home() -> Path:
     else:
         xdg = os.environ.get("XDG_CACHE_HOME")
         root = (Path(xdg) if xdg else Path.home() / ".cache") / "serbench"
-    if root.exists() and not root.is_dir():
-        raise InputError(f"the serbench home {root} is a file, not a folder",
-                         fix="point SERBENCH_HOME at a folder (it is created if missing)")
+    for part in (root, *root.parents):  # the home, or a folder above it, is a file
+        if part.exists() and not part.is_dir():
+            raise InputError(f"the serbench home {root} is a file, not a folder" if part == root
+                             else f"the serbench home {root} cannot be made ({part} is a file, "
+                                  "not a folder)",
+                             fix="point SERBENCH_HOME at a folder (it is created if missing)")
     # a read-only home still serves reads; a write there fails with one message
     with contextlib.suppress(OSError):
         root.mkdir(parents=True, exist_ok=True)

@@ -85,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         _interrupted()
         return 130
     except OSError as exc:
+        if exc.errno == errno.ENOTDIR:  # a path through a file, met below a check
+            _error(f"{exc.filename}: a file stands where a folder is needed\n  fix: point "
+                   "serbench at folders (--runs, --out, --to, SERBENCH_HOME), not files; "
+                   "nothing already written was changed")
+            return 2
         if exc.errno in _UNWRITABLE:
             where = exc.filename or "a destination folder"
             _error(f"{where}: cannot write there ({exc.strerror})\n  fix: make the folder "
