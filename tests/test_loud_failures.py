@@ -113,6 +113,8 @@ def test_usage_mistakes_are_one_line_and_exit_2(home: Path, tmp_path: Path):
          "--source /no/such/release: no such file or folder"),
         (("score", str(empty_record.parents[3])),
          f"1 unreadable, e.g. {empty_record}: unreadable run record"),
+        (("score", "p.csv", "--task", "demo", "--name", "x", "--runs", str(empty_record)),
+         f"--runs {empty_record} is a file, not a folder"),  # was a NotADirectoryError
     ]
     with ThreadPoolExecutor(2) as pool:  # independent processes: two at a time
         results = list(pool.map(lambda c: serbench(*c[0], home=home, timeout=120), cases))
@@ -661,3 +663,12 @@ def test_blstm_fc_refuses_sizes_and_rates_out_of_range():
         with pytest.raises(ValueError, match=re.escape(expect)):
             cls(**{option: value})
     cls(hidden=1, layers=1, fc=1, batch_size=1, max_epochs=1, patience=0, dropout=0.0)
+
+
+def test_a_home_below_a_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from serbench import paths
+
+    (tmp_path / "f").write_text("")
+    monkeypatch.setenv("SERBENCH_HOME", str(tmp_path / "f" / "home"))
+    with pytest.raises(InputError, match=re.escape(f"({tmp_path / 'f'} is a file, not a")):
+        paths.home()
