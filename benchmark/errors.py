@@ -44,6 +44,15 @@ class InputError(SerbenchError):
         return text
 
 
+def reason(exc: BaseException, path: str | Path) -> str:
+    """The message of ``exc`` for a line that already names ``path``: the path is not
+    repeated (``skipped a/record.json: a/record.json: ...`` read as two problems)."""
+    if isinstance(exc, InputError) and exc.file == str(path):
+        text = exc.problem if exc.row is None else f"row {exc.row}: {exc.problem}"
+        return text + (f"\n  fix: {exc.fix}" if exc.fix else "")
+    return str(exc)
+
+
 class FingerprintMismatch(InputError):
     """The data no longer gives the targets the task was frozen with."""
 

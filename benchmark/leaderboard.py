@@ -32,7 +32,7 @@ import numpy as np
 
 from . import atomic, paths, plots, rater_eval, views
 from . import bootstrap as bs
-from .errors import InputError, NotPrepared, SerbenchError
+from .errors import InputError, NotPrepared, SerbenchError, reason
 from .metrics import PAPER_METRIC
 from .records import Record, find_records
 from .reference import reference, row_kinds
@@ -95,9 +95,7 @@ def build(runs: str | Path, *, n_resamples: int = bs.DEFAULT_RESAMPLES, seed: in
                     if on and mark not in mine:
                         mine.append(mark)
             except SerbenchError as exc:  # the record's path is listed beside why, once
-                why = exc.problem if isinstance(exc, InputError) and exc.file == str(r.path) \
-                    else str(exc)
-                board.skipped.append((str(r.path), why.splitlines()[0]))
+                board.skipped.append((str(r.path), reason(exc, r.path).splitlines()[0]))
             finally:
                 if progress is not None:
                     progress()

@@ -432,6 +432,7 @@ def test_score_scores_the_good_records_and_exits_1_on_a_stale_one(home: Path, tm
     assert res.returncode == 1, res.stdout + res.stderr
     assert "fold 1" in res.stdout and "refused" in res.stderr
     assert "record was made on task fingerprint 000000000000" in " ".join(res.stderr.split())
+    assert res.stderr.count(str(stale)) == 1  # the record's path is not repeated in its line
     assert "Traceback" not in res.stderr
     res = serbench("score", str(stale.parent), "--resamples", "20", home=home)
     assert res.returncode == 2 and "fingerprint 000000000000" in one_message(res)

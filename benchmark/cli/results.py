@@ -59,7 +59,7 @@ def score(
 ) -> None:
     """Score run cells on the MR, PR and AR test sets of their folds, or bring in predictions
     made outside serbench (a model trained elsewhere enters the leaderboard this way)."""
-    from ..errors import InputError, SerbenchError
+    from ..errors import InputError, SerbenchError, reason
     from ..records import find_records
     from ..scoring import score_record
 
@@ -94,7 +94,7 @@ def score(
     if json_out:
         print_json({"cells": [s.as_json() for s in scored],
                     "skipped": [{"record": str(p), "why": w} for p, w in bad],
-                    "refused": [{"record": str(p), "why": str(e)} for p, e in refused]})
+                    "refused": [{"record": str(p), "why": reason(e, p)} for p, e in refused]})
         if refused:
             raise typer.Exit(1)
         return
@@ -123,7 +123,7 @@ def score(
     for p, why in bad:
         err.print(f"[yellow]skipped[/] {escape(str(p))}: {escape(why)}")
     for p, problem in refused:
-        err.print(f"[red]refused[/] {escape(str(p))}: {escape(str(problem))}")
+        err.print(f"[red]refused[/] {escape(str(p))}: {escape(reason(problem, p))}")
     if refused:
         err.print(f"{len(refused)} of {len(records)} record(s) could not be scored")
         raise typer.Exit(1)
