@@ -76,11 +76,14 @@ class GridResult:
         }
 
 
-def writable(folder: Path, option: str, given: Path | None = None) -> None:
+def writable(folder: Path, option: str, given: Path | None = None, *,
+             create: bool = True) -> None:
     """Refuse, before any cell runs, a results folder that cannot be written.
 
     ``given``: what the user passed when ``folder`` is the folder it goes into (an
-    export's parent folder), so that the message names what was given.
+    export's parent folder), so that the message names what was given.  ``create=False``:
+    only refuse a file in the way, and leave a missing folder unmade (for a command that
+    may still refuse its input and must then leave nothing behind).
     """
     import tempfile
 
@@ -93,6 +96,8 @@ def writable(folder: Path, option: str, given: Path | None = None) -> None:
             raise InputError(f"{option} {shown} is a file, not a folder" if part == shown else
                              f"{option} {shown} cannot be made ({part} is a file, not a folder)",
                              fix=fix)
+    if not create:
+        return
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".serbench-probe-"):

@@ -50,7 +50,7 @@ def score_external(predictions: Path, *, task: str, name: str, fingerprint: str 
     from ..external import import_predictions
     from ..grid import writable
 
-    writable(runs, "--runs")  # a file there, or a read-only folder: exit 2 before checking
+    writable(runs, "--runs", create=False)  # a file in the way: exit 2 before checking
     built = load(task)
     folders = import_predictions(built, predictions, name=name, runs=runs, version=version,
                                  fingerprint=fingerprint, train_rule=train_rule,
