@@ -44,7 +44,7 @@ import pandas as pd
 
 from . import __version__
 from .errors import FingerprintMismatch, InputError
-from .records import RECORD, CellKey, prob_columns, write_cell
+from .records import RECORD, CellKey, numeric_columns, prob_columns, write_cell
 from .tasks.task import Task
 
 EXTERNAL = "external"
@@ -96,38 +96,6 @@ def _fail(problem: str, path: Path, df: pd.DataFrame, mask: np.ndarray, fix: str
     i = int(np.flatnonzero(mask)[0])
     raise InputError(f"{problem} ({int(mask.sum())} row(s))", file=path,
                      row=int(df["_row"].iloc[i]), fix=fix)
-
-
-def _numbers(df: pd.DataFrame, columns: list[str], path: Path) -> np.ndarray:
-    """The probability columns as float64; a column that is not numbers is refused.
-
-    Parquet stores a type per column: probabilities stored as text (``"0.25"``) or
-    booleans mean the writer produced the wrong thing, so such a column is refused
-    even when every value would parse.  A CSV has no types: a column is refused at its
-    first value that is not a number.
-    """
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
-
-    typed = path.suffix.lower() in (".parquet", ".pq")
-    out = np.empty((len(df), len(columns)), dtype=np.float64)
-    for j, col in enumerate(columns):
-        values = df[col]
-        if is_numeric_dtype(values) and not is_bool_dtype(values):
-            out[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
-            continue
-        if typed or is_bool_dtype(values):
-            raise InputError(f"column {col} holds {values.dtype} values, not numbers (e.g. "
-                             f"{values.iloc[0]!r})", file=path,
-                             fix=f"write the p_<class> columns as floats (in pandas: "
-                                 f"df[{col!r}] = df[{col!r}].astype('float64') before writing)")
-        parsed = pd.to_numeric(values, errors="coerce")
-        bad = (parsed.isna() & values.notna()).to_numpy()
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            _fail(f"column {col} holds {values.iloc[i]!r}, not a number", path, df, bad,
-                  "write plain decimal numbers in the p_<class> columns")
-        out[:, j] = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
-    return out
 
 
 def _fingerprint(df: pd.DataFrame, path: Path, given: str | None, task: Task) -> str:
@@ -237,7 +205,7 @@ def check_predictions(task: Task, path: str | Path, *, name: str,
               path, df, dup, "one row per test clip and cell")
     from .outputs import SUM_TOLERANCE, check_probabilities
 
-    probs: Any = _numbers(df, want, path)
+    probs: Any = numeric_columns(df, want, path, row_of=lambda i: int(df["_row"].iloc[i]))
     for mask, what in ((~np.isfinite(probs).all(axis=1), "NaN or infinite probability"),
                        ((probs < 0).any(axis=1), "negative probability"),
                        (np.abs(probs.sum(axis=1) - 1.0) > SUM_TOLERANCE,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,43 @@ def find_records(root: str | Path) -> tuple[list[Record], list[tuple[Path, str]]
     return good, bad
 
 
+def numeric_columns(df: pd.DataFrame, columns: list[str], path: Path,
+                    row_of: Callable[[int], int] | None = None) -> np.ndarray:
+    """The probability ``columns`` of ``df`` as float64; a column that is not numbers is
+    refused with the file, the column and the fix (``row_of``: data row -> row shown).
+
+    Parquet stores a type per column: probabilities stored as text (``"0.25"``) or
+    booleans mean the writer produced the wrong thing, so such a column is refused
+    even when every value would parse.  A CSV has no types: a column is refused at its
+    first value that is not a number.
+    """
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    typed = path.suffix.lower() != ".csv" and path.suffix.lower() != ".tsv"
+    out = np.empty((len(df), len(columns)), dtype=np.float64)
+    for j, col in enumerate(columns):
+        values = df[col]
+        if is_numeric_dtype(values) and not is_bool_dtype(values):
+            out[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            continue
+        if typed or is_bool_dtype(values):
+            example = values.iloc[0] if len(values) else None
+            raise InputError(f"column {col} holds {values.dtype} values, not numbers (e.g. "
+                             f"{example!r})", file=path,
+                             fix=f"write the p_<class> columns as floats (in pandas: "
+                                 f"df[{col!r}] = df[{col!r}].astype('float64') before writing)")
+        parsed = pd.to_numeric(values, errors="coerce")
+        bad = (parsed.isna() & values.notna()).to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(f"column {col} holds {values.iloc[i]!r}, not a number "
+                             f"({int(bad.sum())} row(s))", file=path,
+                             row=row_of(i) if row_of is not None else i + 1,
+                             fix="write plain decimal numbers in the p_<class> columns")
+        out[:, j] = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
+
+
 def read_predictions(path: str | Path, classes: list[str] | tuple[str, ...],
                      expected_ids: np.ndarray, *, independent: bool = False) -> np.ndarray:
     """Probabilities [N, K] aligned with ``expected_ids``; every defect is an error.
@@ -226,10 +264,7 @@ def read_predictions(path: str | Path, classes: list[str] | tuple[str, ...],
         i = int(np.flatnonzero(dup)[0])
         raise InputError(f"utterance {ids[i]!r} predicted twice", file=path, row=i + 1,
                          fix="one row per test clip")
-    try:
-        probs = df[want].to_numpy(dtype=np.float64)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"probabilities must be numbers: {exc}", file=path) from exc
+    probs = numeric_columns(df, want, path)
     for bad, what in ((~np.isfinite(probs).all(axis=1), "NaN or infinite probability"),
                       ((probs < 0).any(axis=1), "negative probability"),
                       ((probs > 1.0 + SUM_TOLERANCE).any(axis=1) if independent else
@@ -285,10 +320,7 @@ def read_rater_predictions(path: str | Path, classes: list[str] | tuple[str, ...
             raise InputError(f"(clip, rater) {pair} predicted twice", file=path, row=i + 1,
                              fix=fix)
         index[pair] = i
-    try:
-        probs = df[want].to_numpy(dtype=np.float64)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"probabilities must be numbers: {exc}", file=path, fix=fix) from exc
+    probs = numeric_columns(df, want, path)
     for bad, what in ((~np.isfinite(probs).all(axis=1), "NaN or infinite probability"),
                       ((probs < 0).any(axis=1), "negative probability"),
                       (np.abs(probs.sum(axis=1) - 1.0) > SUM_TOLERANCE,

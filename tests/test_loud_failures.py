@@ -673,3 +673,22 @@ def test_a_home_below_a_file_is_named(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("SERBENCH_HOME", str(tmp_path / "f" / "home"))
     with pytest.raises(InputError, match=re.escape(f"({tmp_path / 'f'} is a file, not a")):
         paths.home()
+
+
+def test_a_record_with_text_probabilities_is_refused(home: Path, tmp_path: Path):
+    """The record reader applies the external bridge's check: probabilities a Parquet file
+    stores as text are refused by column (they used to be parsed and scored)."""
+    import pandas as pd
+    from runs_fixture import make_runs, prior
+
+    from serbench.records import read_predictions
+
+    demo = load_task("demo")
+    (folder,) = make_runs(demo, tmp_path / "runs", "prior", prior, rules=("AR",), folds=(1,))
+    path = folder / "predictions.parquet"
+    ids = demo.split(1, "test", "AR").ids
+    assert read_predictions(path, demo.spec.classes, ids).shape == (len(ids), demo.spec.k)
+    df = pd.read_parquet(path)
+    df.assign(p_sad=df["p_sad"].map(repr)).to_parquet(path)
+    with pytest.raises(InputError, match=re.escape("column p_sad holds str values, not numbers")):
+        read_predictions(path, demo.spec.classes, ids)
