@@ -109,6 +109,11 @@ def resolve(ref: str) -> type[Submission]:
         return next(iter(classes.values()))
     found = available()
     if ref not in found:
-        raise InputError(f"unknown submission {ref!r}; known: {', '.join(sorted(found))}",
+        import difflib
+
+        close = difflib.get_close_matches(ref.lower().replace("_", "-"), list(found), n=1)
+        raise InputError(f"unknown submission {ref!r}"
+                         + (f" (did you mean {close[0]!r}?)" if close else "")
+                         + f"; known: {', '.join(sorted(found))}",
                          fix="`serbench submissions list`, or pass path/to/file.py:ClassName")
     return found[ref][0]

@@ -106,6 +106,8 @@ def test_usage_mistakes_are_one_line_and_exit_2(home: Path, tmp_path: Path):
         (("ablate", "--losses", ""), "--losses '' is empty"),
         # found by the loud2 campaign: a traceback, exit 0 or the wrong option named before
         (("ablate", "--losses", "foo"), "--losses: unknown loss(es) ['foo']"),
+        (("run", "--task", "dmeo", "--submission", "blstm_fc"),
+         "unknown task 'dmeo' (did you mean 'demo'?)"),
         (("ablate", "--epochs", "0"), "Invalid value for '--epochs'"),  # ran with -1 epochs
         (("ablate", "--alphas", "-1"), "--alphas '-1': penalty weights are finite numbers >= 0"),
         (("export", "demo", "--to", "/proc/serbench-x"), "--to /proc/serbench-x: cannot write"),
@@ -692,3 +694,12 @@ def test_a_record_with_text_probabilities_is_refused(home: Path, tmp_path: Path)
     df.assign(p_sad=df["p_sad"].map(repr)).to_parquet(path)
     with pytest.raises(InputError, match=re.escape("column p_sad holds str values, not numbers")):
         read_predictions(path, demo.spec.classes, ids)
+
+
+def test_a_misspelt_submission_name_gets_a_suggestion():
+    from serbench.errors import InputError as Err
+
+    for typo in ("blstm_fc", "BLSTM-FC", "blstm-cf"):
+        with pytest.raises(Err, match=re.escape(f"unknown submission {typo!r} (did you mean "
+                                                "'blstm-fc'?)")):
+            plugins.resolve(typo)

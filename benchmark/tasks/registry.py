@@ -47,8 +47,13 @@ def task_dir(name: str) -> Path:
     for d in task_dirs():
         if (d / name / "task.yaml").exists():
             return d / name
+    import difflib
+
+    known = list_tasks()
+    close = difflib.get_close_matches(name.lower().replace("_", "-"), known, n=1)
     raise InputError(
-        f"unknown task {name!r}; known: {', '.join(list_tasks()) or 'none'}",
+        f"unknown task {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+        + f"; known: {', '.join(known) or 'none'}",
         fix="`serbench tasks list` shows the tasks",
     )
 
