@@ -42,3 +42,19 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 def default_determinism(device: str) -> bool:
     """Deterministic on the CPU (it costs nothing there), fast on a GPU."""
     return not device.startswith("cuda")
+
+
+def preload() -> None:
+    """Do once, in the parent, what the first :func:`seed_everything` of a process imports.
+
+    torch imports its compiler stack (``torch._inductor``, over a second of
+    CPU) on the first ``use_deterministic_algorithms`` call.  Cells computed
+    in forked children would each pay it; after this they inherit it.  The
+    process's determinism setting is left as it was.
+    """
+    import torch
+
+    torch.use_deterministic_algorithms(
+        torch.are_deterministic_algorithms_enabled(),
+        warn_only=torch.is_deterministic_algorithms_warn_only_enabled())
+

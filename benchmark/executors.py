@@ -21,14 +21,16 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import paths
 from .cell import CellOutput, CellResult
 from .devices import resolve_device
 from .errors import InputError, SerbenchError
 from .records import CellKey
-from .runner import Runner
+
+if TYPE_CHECKING:  # the CLI imports this module; torch loads with the first cell
+    from .runner import Runner
 
 #: A per-cell training progress callback ``report(step, total, message)``.
 Report = Callable[[int, int, str], None]
@@ -142,6 +144,9 @@ class LocalExecutor:
     def _parallel(self, runner: Runner, keys: list[CellKey], hooks: Hooks) -> list[CellResult]:
         """Claim here, compute in ``jobs`` forked children at a time, commit here."""
         from . import isolation
+        from .determinism import preload
+
+        preload()  # once here, not once per forked child
 
         results: list[CellResult] = []
         locks: dict[CellKey, Any] = {}
