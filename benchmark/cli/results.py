@@ -139,7 +139,8 @@ def leaderboard(
                          fix="pass the folder of run records (serbench run --runs)")
     if not check_:
         writable(out_dir, "--out")
-        lb.stored_rows(out_dir)  # refuse a folder of other files before scoring anything
+        lb.guard_out(out_dir, runs)  # refuse a folder of other files before scoring anything
+        was_complete = lb.stored_complete(out_dir)
 
     n = len(find_records(runs)[0])
     progress = Progress(TextColumn("[bold]scoring records"), BarColumn(),
@@ -170,6 +171,12 @@ def leaderboard(
     files = lb.write(board, out_dir, replace=replace)
     out.print(f"wrote {len(files)} files to {escape(str(out_dir))} ({len(board.tasks)} task(s), "
               f"{sum(len(t.aggregates) for t in board.tasks)} submission(s))")
+    for p in lb.partial_rows(board):  # shown as — on the board: say which, and what they lack
+        became = (p.task, p.submission, p.train_rule) in was_complete
+        err.print(f"[yellow]{'row became partial' if became else 'partial row'}[/] "
+                  f"{escape(p.task)}: {escape(p.text())}; its scores show — until every cell "
+                  "is recorded" + (" (it was complete in the leaderboard this one replaced)"
+                                   if became else ""))
 
 
 def compare(
