@@ -51,7 +51,8 @@ from .tasks import load_task
 from .views import MISSING, TaskBoard
 
 __all__ = ["MISSING", "Board", "TaskBoard", "WouldDropRows", "build", "check", "dropped_rows",
-           "guard_out", "partial_rows", "stored_complete", "stored_rows", "write"]
+           "guard_out", "partial_messages", "partial_rows", "stored_complete", "stored_rows",
+           "write"]
 
 
 @dataclass
@@ -600,6 +601,21 @@ def stored_complete(out: str | Path) -> set[tuple[str, str, str]]:
 def partial_rows(board: Board) -> list[views.PartialRow]:
     """Every row of ``board`` with some but not all of its cells recorded (shown ``—``)."""
     return [p for tb in board.tasks for p in views.partial_rows(tb)]
+
+
+def partial_messages(board: Board, was_complete: set[tuple[str, str, str]]
+                     ) -> list[tuple[bool, str]]:
+    """What ``serbench leaderboard`` prints after writing ``board``: one line per partial row,
+    and whether it *became* partial (complete in the stored board it replaced,
+    :func:`stored_complete`), e.g. because a cell's record was deleted."""
+    out = []
+    for p in partial_rows(board):
+        became = (p.task, p.submission, p.train_rule) in was_complete
+        out.append((became, f"{'row became partial' if became else 'partial row'} {p.task}: "
+                            f"{p.text()}; its scores show {MISSING} until every cell is recorded"
+                    + (" (it was complete in the leaderboard this one replaced)" if became
+                       else "")))
+    return out
 
 
 def dropped_rows(board: Board, stored: set[tuple[str, str]] | None) -> list[str]:

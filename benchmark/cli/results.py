@@ -171,12 +171,8 @@ def leaderboard(
     files = lb.write(board, out_dir, replace=replace)
     out.print(f"wrote {len(files)} files to {escape(str(out_dir))} ({len(board.tasks)} task(s), "
               f"{sum(len(t.aggregates) for t in board.tasks)} submission(s))")
-    for p in lb.partial_rows(board):  # shown as — on the board: say which, and what they lack
-        became = (p.task, p.submission, p.train_rule) in was_complete
-        err.print(f"[yellow]{'row became partial' if became else 'partial row'}[/] "
-                  f"{escape(p.task)}: {escape(p.text())}; its scores show — until every cell "
-                  "is recorded" + (" (it was complete in the leaderboard this one replaced)"
-                                   if became else ""))
+    for became, line in lb.partial_messages(board, was_complete):  # shown — on the board
+        err.print(f"[yellow]{escape(line)}[/]" if became else escape(line))
 
 
 def compare(
