@@ -15,7 +15,11 @@ byte-identical files):
   test rule heat maps, per-class F1 bars, confusion heat maps.
 
 Cells that are missing (a training rule without every fold) are shown as
-missing, never as zero.  Unreadable or invalid records are skipped and listed.
+missing, never as zero, and the rows they leave partial are listed under the table
+with the cells they lack (a score missing, not one never computed); a task with no
+complete training rule says why its rater-level section has no table.  Unreadable or
+invalid records are skipped and listed.  Regenerating removes the plots the stored
+board wrote for rows it no longer has, and nothing else.
 """
 
 from __future__ import annotations
@@ -615,6 +619,16 @@ def partial_messages(board: Board, was_complete: set[tuple[str, str, str]]
                             f"{p.text()}; its scores show {MISSING} until every cell is recorded"
                     + (" (it was complete in the leaderboard this one replaced)" if became
                        else "")))
+    for tb in board.tasks:  # complete before, no cell at all now: not partial, but say so too
+        for agg in tb.aggregates:
+            needed = len(agg.seeds) * agg.n_folds
+            for rule in tb.task.spec.rules:
+                if (tb.task.spec.name, agg.submission, rule) in was_complete \
+                        and len(agg.missing.get(rule, [])) == needed:
+                    out.append((True, f"row became empty {tb.task.spec.name}: {agg.submission}, "
+                                      f"trained on {rule}: none of its {needed} cells is "
+                                      f"recorded; its scores show {MISSING} (it was complete in "
+                                      "the leaderboard this one replaced)"))
     return out
 
 
@@ -631,12 +645,16 @@ def dropped_rows(board: Board, stored: set[tuple[str, str]] | None) -> list[str]
 
 
 def write(board: Board, out: str | Path, *, replace: bool = False) -> list[Path]:
-    """Write README.md, leaderboard.csv, leaderboard.json, index.html and plots/ into ``out``.
+    """Write README.md, leaderboard.csv, leaderboard.json, index.html and plots/ into ``out``;
+    then remove the plots the stored board wrote that this one does not (:func:`_owned_plots`:
+    a dropped row's, or a confusion map a row no longer has), never another file.
 
     Refused (:class:`WouldDropRows`, nothing written) when ``out`` holds files that are not a
     serbench leaderboard, or, unless ``replace``, a leaderboard with rows that ``board`` does not
     have: a task not prepared here (its records could not be scored) or submissions whose
-    records are not under the runs folder the board was built from.
+    records are not under the runs folder the board was built from.  The entry points
+    (``serbench leaderboard``, ``serbench run``, :func:`serbench.grid.build_leaderboard`) first
+    refuse, with :func:`guard_out`, a folder of other files that holds no leaderboard at all.
     """
     out = Path(out)
     stored = stored_rows(out)  # files there that are not a serbench leaderboard: refused

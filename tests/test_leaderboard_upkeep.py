@@ -99,6 +99,11 @@ def test_a_deleted_cell_is_named_on_the_board_and_in_the_output(home, tmp_path: 
     again = lb.partial_messages(board_now, lb.stored_complete(board))
     assert [became for became, _ in again] == [False, False]
     assert again[0][1].startswith("partial row demo: prior, trained on MR: 1 of 10 cells")
+    # a row complete before and without any cell now (PR was never run here): said too
+    emptied = lb.partial_messages(board_now, {("demo", "prior", "PR")})
+    assert emptied[-1] == (True, "row became empty demo: prior, trained on PR: none of its 10 "
+                                 "cells is recorded; its scores show — (it was complete in the "
+                                 "leaderboard this one replaced)")
 
 
 def test_one_fold_board_says_why_it_has_no_rater_level_table(home, tmp_path: Path):
