@@ -139,7 +139,8 @@ def leaderboard(
                          fix="pass the folder of run records (serbench run --runs)")
     if not check_:
         writable(out_dir, "--out")
-        lb.stored_rows(out_dir)  # refuse a folder of other files before scoring anything
+        lb.guard_out(out_dir, runs)  # refuse a folder of other files before scoring anything
+        was_complete = lb.stored_complete(out_dir)
 
     n = len(find_records(runs)[0])
     progress = Progress(TextColumn("[bold]scoring records"), BarColumn(),
@@ -170,6 +171,8 @@ def leaderboard(
     files = lb.write(board, out_dir, replace=replace)
     out.print(f"wrote {len(files)} files to {escape(str(out_dir))} ({len(board.tasks)} task(s), "
               f"{sum(len(t.aggregates) for t in board.tasks)} submission(s))")
+    for became, line in lb.partial_messages(board, was_complete):  # shown — on the board
+        err.print(f"[yellow]{escape(line)}[/]" if became else escape(line))
 
 
 def compare(
