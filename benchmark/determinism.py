@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 
 import numpy as np
 
@@ -35,7 +36,11 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     torch.manual_seed(seed)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    # The call imports torch's compiler stack (over a second) to set its flag too; in the fast
+    # mode, with nothing switched on yet and that stack not loaded, there is nothing to undo.
+    if deterministic or torch.are_deterministic_algorithms_enabled() \
+            or "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(deterministic, warn_only=True)
     torch.backends.cudnn.deterministic = deterministic
 
 

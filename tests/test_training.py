@@ -137,3 +137,19 @@ def test_the_cli_starts_without_torch():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert res.stdout.strip() == "False"
+
+
+def test_the_fast_mode_turns_deterministic_kernels_off_after_the_deterministic_one():
+    from serbench.determinism import seed_everything
+
+    before = (torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled())
+    try:
+        seed_everything(1, deterministic=True)
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.backends.cudnn.deterministic
+        seed_everything(1, deterministic=False)
+        assert not torch.are_deterministic_algorithms_enabled()
+        assert not torch.backends.cudnn.deterministic
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
