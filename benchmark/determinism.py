@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 
 import numpy as np
 
@@ -35,10 +36,30 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     torch.manual_seed(seed)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    # The call imports torch's compiler stack (over a second) to set its flag too; in the fast
+    # mode, with nothing switched on yet and that stack not loaded, there is nothing to undo.
+    if deterministic or torch.are_deterministic_algorithms_enabled() \
+            or "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(deterministic, warn_only=True)
     torch.backends.cudnn.deterministic = deterministic
 
 
 def default_determinism(device: str) -> bool:
     """Deterministic on the CPU (it costs nothing there), fast on a GPU."""
     return not device.startswith("cuda")
+
+
+def preload() -> None:
+    """Do once, in the parent, what the first :func:`seed_everything` of a process imports.
+
+    torch imports its compiler stack (``torch._inductor``, over a second of
+    CPU) on the first ``use_deterministic_algorithms`` call.  Cells computed
+    in forked children would each pay it; after this they inherit it.  The
+    process's determinism setting is left as it was.
+    """
+    import torch
+
+    torch.use_deterministic_algorithms(
+        torch.are_deterministic_algorithms_enabled(),
+        warn_only=torch.is_deterministic_algorithms_warn_only_enabled())
+

@@ -29,7 +29,7 @@ from .devices import resolve_device
 from .errors import InputError, SerbenchError
 from .records import CellKey
 
-if TYPE_CHECKING:  # annotations only: the CLI starts without importing torch
+if TYPE_CHECKING:  # the CLI imports this module; torch loads with the first cell
     from .runner import Runner
 
 #: A per-cell training progress callback ``report(step, total, message)``.
@@ -144,6 +144,9 @@ class LocalExecutor:
     def _parallel(self, runner: Runner, keys: list[CellKey], hooks: Hooks) -> list[CellResult]:
         """Claim here, compute in ``jobs`` forked children at a time, commit here."""
         from . import isolation
+        from .determinism import preload
+
+        preload()  # once here, not once per forked child
 
         results: list[CellResult] = []
         locks: dict[CellKey, Any] = {}

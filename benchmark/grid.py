@@ -170,7 +170,7 @@ def run(task: str | Task = "demo", submission: str | type[Submission] = "blstm-f
     from . import leaderboard as lb
 
     if out is not None:
-        lb.stored_rows(Path(out))  # other files there: refused before any cell runs
+        lb.guard_out(Path(out), runs)  # other files there: refused before any cell runs
     ex = make(executor, address=address, cpus_per_cell=cpus_per_cell, jobs=jobs) \
         if isinstance(executor, str) else executor
     try:
@@ -203,6 +203,8 @@ def build_leaderboard(runs: str | Path = "leaderboard/runs", out: str | Path | N
     """Score every record under ``runs``; write the leaderboard files to ``out`` (unless None)."""
     from . import leaderboard as lb
 
+    if out is not None:
+        lb.guard_out(Path(out), runs)  # other files there: refused before scoring anything
     board = lb.build(Path(runs), n_resamples=resamples, seed=seed, progress=progress)
     if out is not None:
         lb.write(board, Path(out))

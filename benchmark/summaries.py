@@ -55,6 +55,9 @@ class Aggregate:
     rater_coverage: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: whether every cell scored the raters with the submission's own per-rater predictions
     rater_specific: bool = False
+    #: per training rule: the (seed, fold) cells not recorded, of the seeds x folds a complete
+    #: rule needs (why a partial row shows no value; empty for a complete rule)
+    missing: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 def _seed_rng(seed: int, fold: int, rule: str, salt: int = 0) -> tuple[int, ...]:
@@ -76,6 +79,7 @@ def aggregate(task: Task, cells: list[CellScores], *, seed: int = 0) -> Aggregat
     for c in cells:
         by_rule[c.key.train_rule].append(c)
     complete, done = {}, {}
+    missing: dict[str, list[tuple[int, int]]] = {}
     mean, std, sstd, ci, f1, conf = {}, {}, {}, {}, {}, {}
     notes: dict[tuple[str, str, str], str] = {}
     folds = range(1, task.n_folds + 1)
@@ -84,6 +88,7 @@ def aggregate(task: Task, cells: list[CellScores], *, seed: int = 0) -> Aggregat
         have = {(c.key.seed, c.key.fold) for c in group}
         need = {(s, f) for s in seeds for f in folds}
         complete[train] = need <= have
+        missing[train] = sorted(need - have)
         done[train] = len({f for _, f in have})
         if not complete[train]:
             continue
@@ -115,7 +120,7 @@ def aggregate(task: Task, cells: list[CellScores], *, seed: int = 0) -> Aggregat
                 conf[(train, test)] = np.sum([c.confusion[test] for c in group], axis=0).tolist()
     return Aggregate(task.spec.name, sub, task.n_folds, seeds, complete, done, mean, std, ci,
                      f1, conf, sstd, notes, _coverage(task, cells),
-                     bool(cells) and all(c.rater_specific for c in cells))
+                     bool(cells) and all(c.rater_specific for c in cells), missing)
 
 
 def _coverage(task: Task, cells: list[CellScores]) -> dict[str, dict[str, Any]]:

@@ -127,6 +127,67 @@ def table_rows(tb: TaskBoard) -> list[dict[str, Any]]:
     return rows
 
 
+@dataclass(frozen=True)
+class PartialRow:
+    """A (submission, training rule) row with some but not all of its cells recorded.
+
+    A training rule is scored once every fold of every seed is recorded
+    (:func:`serbench.summaries.aggregate`), so such a row shows ``—``: a score that is
+    missing, not one that was never computed.  ``missing`` holds the (seed, fold) cells
+    not recorded, ``needed`` the seeds x folds a complete row has.
+    """
+
+    task: str
+    submission: str
+    train_rule: str
+    missing: tuple[tuple[int, int], ...]
+    needed: int
+
+    def cells_text(self) -> str:
+        """``seed 0: fold 3; seed 1: folds 1, 2`` (the cells not recorded)."""
+        by_seed: dict[int, list[int]] = {}
+        for seed, fold in self.missing:
+            by_seed.setdefault(seed, []).append(fold)
+        return "; ".join(f"seed {s}: fold{'s' if len(f) > 1 else ''} "
+                         + ", ".join(str(x) for x in sorted(f)) for s, f in sorted(by_seed.items()))
+
+    def text(self) -> str:
+        """``blstm-fc, trained on AR: 1 of 5 cells not recorded (seed 0: fold 3)``."""
+        n = len(self.missing)
+        return (f"{self.submission}, trained on {self.train_rule}: {n} of {self.needed} "
+                f"cell{'s' if self.needed != 1 else ''} not recorded ({self.cells_text()})")
+
+
+def partial_rows(tb: TaskBoard) -> list[PartialRow]:
+    """The rows of ``tb`` with at least one cell recorded but not every one, by submission and
+    the task's rule order (a training rule with no cell at all was not run: not listed)."""
+    out = []
+    for agg in sorted(tb.aggregates, key=lambda a: a.submission):
+        needed = len(agg.seeds) * agg.n_folds
+        for train in tb.task.spec.rules:
+            gone = agg.missing.get(train, [])
+            if gone and len(gone) < needed:
+                out.append(PartialRow(tb.task.spec.name, agg.submission, train,
+                                      tuple(gone), needed))
+    return out
+
+
+PARTIAL_NOTE = ("Partial rows: a training rule is scored once every fold of every seed is "
+                f"recorded, so these rows show `{MISSING}` where a score is missing (its cells "
+                "are not all recorded), not where one was never computed:")
+
+
+def rater_absent_note(tb: TaskBoard) -> str:
+    """Why a task's rater-level section has no rows (no training rule is complete yet)."""
+    done = "; ".join(f"{a.submission} " + ", ".join(f"{tr} {a.folds_done.get(tr, 0)}/{a.n_folds}"
+                                                    for tr in tb.task.spec.rules)
+                     for a in sorted(tb.aggregates, key=lambda a: a.submission))
+    return ("Not shown yet: like the table above, the rater-level metrics are scored for a "
+            "training rule once every fold of every seed is recorded, and no training rule is "
+            f"complete (folds recorded: {done}). Run the remaining folds to see them; "
+            "`serbench score DIR` scores single cells, rater-level metrics included.")
+
+
 def three_by_three_values(tb: TaskBoard, agg: Aggregate, metric: str | None = None
                           ) -> np.ndarray:
     """[train rule, test rule] means of ``metric`` (default: the primary); NaN = missing."""

@@ -22,7 +22,7 @@ iemocap-like``, mean about 4.5 s, up to 30 s):
 Prints times, audio seconds per second, cache bytes, and the ratios against
 the targets of issue 17.
 
-    python benchmarks/bench_extraction.py [--config base|large] [--corpus demo|iemocap-like]
+    python benchmarks/bench_extraction.py [--config tiny|small|base|large] [--corpus demo|iemocap-like]
         [--clips N] [--device cuda] [--precision float32|bfloat16|float16]
 """
 
@@ -92,7 +92,7 @@ def _bytes(folder: Path) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--config", choices=["small", "base", "large"], default="base")
+    ap.add_argument("--config", choices=["tiny", "small", "base", "large"], default="base")
     ap.add_argument("--corpus", choices=["demo", "iemocap-like"], default="demo")
     ap.add_argument("--clips", type=int, default=360)
     ap.add_argument("--batch-seconds", type=float, default=64.0)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-SHAPES = ("small", "base", "large", "large12")
+SHAPES = ("tiny", "small", "base", "large", "large12")
 
 
 def encoder_dir(shape: str) -> Path:
@@ -21,7 +21,9 @@ def encoder_dir(shape: str) -> Path:
 
     ``base``: wav2vec2-base (12 x 768); ``large``: wav2vec2-large-robust
     (24 x 1024, layer-norm CNN, stable layer norm); ``large12``: the same
-    trimmed to 12 layers (the fine-tuning recipe's encoder); ``small``: 4 x 256.
+    trimmed to 12 layers (the fine-tuning recipe's encoder); ``small``: 4 x 256; ``tiny``:
+    1 x 16 with an 8-channel CNN, whose forward costs next to nothing, so that a cache build
+    against a bare forward measures the harness's own overhead (decoding, hashing, writing).
     """
     import torch
     from transformers import Wav2Vec2Config, Wav2Vec2Model
@@ -35,6 +37,10 @@ def encoder_dir(shape: str) -> Path:
                              num_attention_heads=16, intermediate_size=4096,
                              feat_extract_norm="layer", do_stable_layer_norm=True,
                              conv_bias=True)
+    elif shape == "tiny":
+        cfg = Wav2Vec2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                             intermediate_size=16, conv_dim=(8,) * 7,
+                             num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
     elif shape == "small":
         cfg = Wav2Vec2Config(hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
                              intermediate_size=1024)

@@ -124,7 +124,7 @@ class SslMlp(Submission):
 
     def _collate(self, ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         assert self._vecs is not None and self._frames is not None
-        rows = torch.as_tensor([self._rows[u] for u in ids], device=self._vecs.device)
+        rows = training.index_on([self._rows[u] for u in ids], self._vecs.device)
         pooled = self._vecs.index_select(0, rows)
         if self.c["pooling"] == "unmasked_mean":
             frames = self._frames.index_select(0, rows)

@@ -22,7 +22,7 @@ def test_every_public_name_resolves():
 
 @pytest.mark.parametrize("module", ["serbench.rules", "serbench.params", "serbench.vocab",
                                     "serbench.metrics", "serbench.grid", "serbench.prefetch",
-                                    "serbench.batching"])
+                                    "serbench.batching", "serbench.methods.training"])
 def test_doctests(module: str, home: Path):  # home: cell_data's example reads the demo
     import importlib
 

@@ -110,3 +110,46 @@ def test_deterministic_mode_reproduces_a_cell_exactly(home, encoder: Path, tmp_p
         assert record.data["config"]["batching"] == "bucketed"
         preds.append(pd.read_parquet(record.predictions_path))
     pd.testing.assert_frame_equal(preds[0], preds[1], check_exact=True)
+
+
+@pytest.mark.parametrize("mode", [(True, True), (True, False), (False, False)])
+def test_preloading_before_forking_leaves_the_determinism_setting_alone(mode):
+    from serbench.determinism import preload
+
+    before = (torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled())
+    try:
+        torch.use_deterministic_algorithms(mode[0], warn_only=mode[1])
+        preload()
+        assert (torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled()) == mode
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
+def test_the_cli_starts_without_torch():
+    """Usage mistakes and --help answer in well under a second: torch loads with the first
+    cell, not with the command line (every subprocess used to pay 2-3 s for it)."""
+    import subprocess
+    import sys
+
+    code = "import sys, serbench.cli; print('torch' in sys.modules)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert res.stdout.strip() == "False"
+
+
+def test_the_fast_mode_turns_deterministic_kernels_off_after_the_deterministic_one():
+    from serbench.determinism import seed_everything
+
+    before = (torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled())
+    try:
+        seed_everything(1, deterministic=True)
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.backends.cudnn.deterministic
+        seed_everything(1, deterministic=False)
+        assert not torch.are_deterministic_algorithms_enabled()
+        assert not torch.backends.cudnn.deterministic
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])

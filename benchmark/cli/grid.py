@@ -106,7 +106,6 @@ def run(
     repository checkout that is the committed results, so pass --runs DIR to train afresh.
     Exit status: 0 when every cell is done, 1 when a cell failed, 2 on bad input.
     """
-    from .. import grid
     from ..params import parse_items
 
     t0 = time.perf_counter()
@@ -117,6 +116,8 @@ def run(
         from ..errors import InputError
         raise InputError("--name '' is empty", fix="give the runs a name, or leave --name out "
                                                    "for the submission's own")
+    from .. import grid  # torch loads here: the options above are checked without it
+
     built = load(task)
 
     def announce(runner: Any, keys: Any, already: int) -> None:

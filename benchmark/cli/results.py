@@ -157,12 +157,13 @@ def leaderboard(
         lb.load_stored(out_dir)  # a missing or malformed stored board: exit 2 before scoring
     else:
         writable(out_dir, "--out")
-        lb.stored_rows(out_dir)  # refuse a folder of other files before scoring anything
+        lb.guard_out(out_dir, runs)  # refuse a folder of other files before scoring anything
+        was_complete = lb.stored_complete(out_dir)
 
     n = len(find_records(runs)[0])
     progress = Bars(TextColumn("[bold]scoring records"), BarColumn(),
-                        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                        console=err, transient=True)
+                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                    console=err, transient=True)
     with progress:
         handle = progress.add_task("score", total=n)
         board = build_leaderboard(runs, None, resamples=resamples, seed=seed,
@@ -188,6 +189,8 @@ def leaderboard(
     files = lb.write(board, out_dir, replace=replace)
     out.print(f"wrote {len(files)} files to {escape(str(out_dir))} ({len(board.tasks)} task(s), "
               f"{sum(len(t.aggregates) for t in board.tasks)} submission(s))")
+    for became, line in lb.partial_messages(board, was_complete):  # shown — on the board
+        err.print(f"[yellow]{escape(line)}[/]" if became else escape(line))
     if broken:  # written without them (README lists them), but a failure found: exit 1
         err.print(f"{len(broken)} record(s) under {escape(str(runs))} could not be scored and "
                   "are left out of the leaderboard (listed above and in its README)")

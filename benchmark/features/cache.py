@@ -129,7 +129,17 @@ def corpus_key(audio_paths: np.ndarray) -> str:
     """A key for the audio a set of clips comes from: a hash of their folders."""
     import hashlib
 
-    folders = sorted({str(Path(p).resolve().parent) for p in audio_paths})
+    parents: dict[str, str] = {}  # each folder resolved once, not once per clip
+
+    def folder(p: str) -> str:
+        if os.path.islink(p):  # a linked file counts in its target's folder
+            return str(Path(p).resolve().parent)
+        head = os.path.dirname(p)
+        if head not in parents:
+            parents[head] = str(Path(head or ".").resolve())
+        return parents[head]
+
+    folders = sorted({folder(str(p)) for p in audio_paths})
     return hashlib.sha256("\n".join(folders).encode()).hexdigest()[:16]
 
 
@@ -168,24 +178,59 @@ def build_store(
     ids = np.asarray(ids, dtype=object)
     audio_paths = np.asarray(audio_paths, dtype=object)
     durations = np.array([d if d is not None and d == d else 0.0 for d in durations], dtype=float)
-    prints = fingerprints(audio_paths)
     old = None
     if (folder / "meta.json").exists() and (folder / FILE).exists():
         try:
             old = FeatureStore(folder)
         except (InputError, KeyError, ValueError):  # unreadable or an older layout: rebuilt
             old = None
+    if old is None:  # nothing to compare them with: hashed while the features compute
+        with _Fingerprints(audio_paths) as hashing:
+            return _build(folder, ids, audio_paths, durations, spec, hashing, None, set(), [],
+                          device, max_seconds, progress, mapper)
+    prints = fingerprints(audio_paths)
     cached: set[str] = set()
     changed: list[str] = []
-    if old is not None:
-        for u, p, fp in zip(map(str, ids), audio_paths, prints, strict=True):
-            if u in old and old.audio_paths[u] == str(p):
-                (cached.add(u) if old.fingerprints[u] == fp else changed.append(u))
+    for u, p, fp in zip(map(str, ids), audio_paths, prints, strict=True):
+        if u in old and old.audio_paths[u] == str(p):
+            (cached.add(u) if old.fingerprints[u] == fp else changed.append(u))
     if changed and log is not None:
         log(f"{len(changed)} clip(s) changed on disk since their features were cached and are "
             f"recomputed: {', '.join(changed[:10])}{' ...' if len(changed) > 10 else ''}")
-    if old is not None and len(cached) == len(ids):
+    if len(cached) == len(ids):
         return old
+    return _build(folder, ids, audio_paths, durations, spec, prints, old, cached, changed,
+                  device, max_seconds, progress, mapper)
+
+
+class _Fingerprints:
+    """:func:`fingerprints` computed on a thread pool in the background; ``[i]`` waits for
+    the i-th.  A fresh cache needs them only when it writes each clip."""
+
+    def __init__(self, audio_paths: np.ndarray) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="serbench-hash")
+        self._futures = [self._pool.submit(fingerprint, str(p)) for p in audio_paths]
+
+    def __getitem__(self, i: int) -> str:
+        return self._futures[i].result()
+
+    def __enter__(self) -> _Fingerprints:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _build(folder: Path, ids: np.ndarray, audio_paths: np.ndarray, durations: np.ndarray,
+           spec: FeatureSpec, prints: Any, old: FeatureStore | None, cached: set[str],
+           changed: list[str], device: str, max_seconds: float | None,
+           progress: Callable[[int, int], None] | None,
+           mapper: Callable[..., Iterator[tuple[list[np.ndarray], list[int]]]] | None
+           ) -> FeatureStore:
+    """Extract the clips of ``ids`` not in ``cached`` and write the cache file (atomically)
+    with the cached ones copied from ``old``; see :func:`build_store`."""
     spec.check()
     todo = np.array([i for i, u in enumerate(ids) if str(u) not in cached], dtype=int)
     wanted = set(map(str, ids))
@@ -208,7 +253,7 @@ def build_store(
             for res in mapper(extract, batches):
                 yield Pending(*res)
         else:
-            yield from _started(batches, load, spec, device)
+            yield from _started(batches, lambda b: spec.prepare(load(b), device), spec, device)
 
     def write(tmp: Path) -> None:
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, _SCHEMA) as writer:
@@ -253,13 +298,14 @@ def build_store(
     return store
 
 
-def _started(batches: list[np.ndarray], load: Callable[[np.ndarray], list[np.ndarray]],
+def _started(batches: list[np.ndarray], load: Callable[[np.ndarray], Any],
              spec: FeatureSpec, device: str) -> Iterator[Pending]:
-    """Each batch started on ``device``, its audio decoded on a thread ``DEPTH`` batches ahead."""
+    """Each batch started on ``device``; its audio decoded and prepared (:meth:`FeatureSpec.
+    prepare`: normalised, padded, pinned) on a thread ``DEPTH`` batches ahead."""
     from ..prefetch import ahead
 
-    for waves in ahead(batches, load, DEPTH, "decode"):
-        yield spec.start(waves, device)
+    for prepared in ahead(batches, load, DEPTH, "decode"):
+        yield spec.start_prepared(prepared, device)
 
 
 _DONE = object()

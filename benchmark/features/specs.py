@@ -27,10 +27,13 @@ class Pending:
 class FeatureSpec:
     """Base class: ``sample_rate``, ``key()`` and ``extract(waves, device)``.
 
-    The cache calls :meth:`check` once before extracting anything, and
-    :meth:`start` per batch; ``start`` may return before the work is done (a
-    GPU spec launches its kernels and copies, and the cache's writer thread
-    waits for them), so decoding, the forward pass and writing overlap.
+    The cache calls :meth:`check` once before extracting anything, then per
+    batch :meth:`prepare` on the decoding thread (the CPU work that needs no
+    device: normalising, padding, pinning) and :meth:`start_prepared` on the
+    thread that drives the device; ``start`` may return before the work is
+    done (a GPU spec launches its kernels and copies, and the cache's writer
+    thread waits for them), so decoding, the forward pass and writing overlap.
+    ``start(waves)`` is ``start_prepared(prepare(waves))``.
     """
 
     sample_rate: int = 16000
@@ -44,6 +47,15 @@ class FeatureSpec:
         """Begin the features of one batch; the default computes them here and now."""
         arrays = self.extract(waves, device)
         return Pending(arrays, [int(a.shape[-2]) if a.ndim >= 2 else 1 for a in arrays])
+
+    def prepare(self, waves: list[np.ndarray], device: str = "cpu") -> Any:
+        """A batch's work that needs no device, done ahead on the decoding thread (default:
+        none; the waves as they are)."""
+        return waves
+
+    def start_prepared(self, prepared: Any, device: str = "cpu") -> Pending:
+        """:meth:`start` of what :meth:`prepare` returned."""
+        return self.start(prepared, device)
 
     def params(self) -> dict[str, Any]:
         return asdict(self)  # type: ignore[call-overload]
@@ -121,9 +133,17 @@ class SSLHiddenStates(FeatureSpec):
         check_spec(self)
 
     def start(self, waves: list[np.ndarray], device: str = "cpu") -> Pending:
+        return self.start_prepared(self.prepare(waves, device), device)
+
+    def prepare(self, waves: list[np.ndarray], device: str = "cpu") -> Any:
+        from .ssl import prepare_batch
+
+        return prepare_batch(self, waves, device)
+
+    def start_prepared(self, prepared: Any, device: str = "cpu") -> Pending:
         from .ssl import start_batch
 
-        return start_batch(self, waves, device)
+        return start_batch(self, prepared, device)
 
     def extract(self, waves: list[np.ndarray], device: str = "cpu") -> list[np.ndarray]:
         return self.start(waves, device).result()[0]

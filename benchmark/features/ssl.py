@@ -95,18 +95,21 @@ def check_spec(spec: Any) -> None:
                              fix=f"use layer indices from 0 to {n - 1} (or negative from the end)")
 
 
-def _inputs(spec: Any, waves: list[np.ndarray], dev: Any) -> tuple[Any, Any]:
-    """The zero-padded, per-clip normalised batch on the device, and the sample counts."""
+def prepare_batch(spec: Any, waves: list[np.ndarray], device: str) -> tuple[Any, Any]:
+    """The zero-padded, per-clip normalised batch on the host (pinned for a GPU), and the
+    sample counts: the CPU work of a batch, which the cache does on its decoding thread, ahead
+    of the forward pass, so the thread driving the device only launches work."""
     import torch
 
     lengths = torch.tensor([len(w) for w in waves])
-    x = torch.zeros(len(waves), int(lengths.max()), pin_memory=dev.type == "cuda")
+    x = torch.zeros(len(waves), int(lengths.max()),
+                    pin_memory=torch.device(device).type == "cuda")
     for i, w in enumerate(waves):
         v = torch.from_numpy(w)
         if spec.normalize:
             v = (v - v.mean()) / (v.std() + 1e-7)
         x[i, : len(w)] = v
-    return x.to(dev, non_blocking=True), lengths
+    return x, lengths
 
 
 def _forward(spec: Any, enc: Any, x: Any, lengths: Any, dev: Any) -> list[Any]:
@@ -147,14 +150,16 @@ class _DevicePending(Pending):
         return out, self._frames
 
 
-def start_batch(spec: Any, waves: list[np.ndarray], device: str) -> Pending:
-    """Launch one batch: frames [L, T_i, D] per clip, or pooled statistics [S, L, D]."""
+def start_batch(spec: Any, prepared: tuple[Any, Any], device: str) -> Pending:
+    """Launch one batch (:func:`prepare_batch`): frames [L, T_i, D] per clip, or pooled
+    statistics [S, L, D]."""
     import torch
 
     dev = torch.device(device)
     enc = load_encoder(spec.model, device)
     with torch.inference_mode():
-        x, lengths = _inputs(spec, waves, dev)
+        x, lengths = prepared
+        x = x.to(dev, non_blocking=True)
         states = _forward(spec, enc, x, lengths, dev)
         t = states[0].shape[1]
         n_frames = frame_lengths(enc, lengths).clamp(max=t)
@@ -162,7 +167,7 @@ def start_batch(spec: Any, waves: list[np.ndarray], device: str) -> Pending:
         stats = getattr(spec, "stats", None)
         if stats:
             flat = _pool(states, n_frames.to(dev, non_blocking=True), stats).to(torch.float16)
-            shapes = [tuple(flat.shape[1:])] * len(waves)
+            shapes = [tuple(flat.shape[1:])] * len(frames)
         else:
             pieces, shapes = [], []
             stacked = torch.stack([s.to(torch.float16) for s in states], 1)  # [B, L, T, D]

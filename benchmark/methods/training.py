@@ -189,10 +189,25 @@ def _float(output: Any) -> Any:
     return output
 
 
+def index_on(idx: Any, device: torch.device) -> torch.Tensor:
+    """Row indices as an int64 tensor on ``device``, without a host-device synchronisation:
+    on a GPU they are copied from pinned memory, asynchronously (a blocking copy would make
+    the host wait for every kernel queued so far, once per batch, so the next batch's work
+    could not be queued while this one computes).
+
+    >>> index_on(np.array([2, 0]), torch.device("cpu"))
+    tensor([2, 0])
+    """
+    index = torch.as_tensor(np.asarray(idx, dtype=np.int64))
+    if device.type == "cuda":
+        return index.pin_memory().to(device, non_blocking=True)
+    return index
+
+
 def _rows(targets: Targets, idx: np.ndarray, device: torch.device) -> Targets:
     if not targets:
         return {}
-    index = torch.as_tensor(idx, device=next(iter(targets.values())).device)
+    index = index_on(idx, next(iter(targets.values())).device)
     return {name: t.index_select(0, index).to(device) for name, t in targets.items()}
 
 
@@ -205,24 +220,34 @@ def _loaded(collate: Collate, ids: np.ndarray, parts: list[np.ndarray], device: 
     """``(indices, x, lengths)`` of each batch on ``device``.
 
     On a GPU a background thread collates the next ``PREFETCH`` batches into
-    pinned memory and queues their copies while the current batch trains; on
-    the CPU batches are collated in line (a thread only competes for the cores).
+    pinned memory and queues their copies while the current batch trains,
+    unless the first batch shows that the collate builds its batches on the GPU
+    already (pooled features held there); on the CPU batches are collated in
+    line (a thread only competes for the cores).
     """
+    on_host = []
+
     def load(idx: np.ndarray) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
         x, lengths = collate(ids[idx])
         if device.type == "cuda":
             if x.device.type == "cpu":
+                on_host.append(True)
                 x = x.pin_memory().to(device, non_blocking=True)
             lengths = lengths.to(device, non_blocking=True)
         return idx, x, lengths
 
-    if device.type != "cuda":
+    if device.type != "cuda" or not parts:
         for idx in parts:
+            yield load(idx)
+        return
+    yield load(parts[0])
+    if not on_host:  # the collate indexes tensors already on the GPU: a thread would only
+        for idx in parts[1:]:  # add a hand-over per batch
             yield load(idx)
         return
     from ..prefetch import ahead
 
-    yield from ahead(parts, load, PREFETCH, "collate")
+    yield from ahead(parts[1:], load, PREFETCH, "collate")
 
 
 class OutOfMemory(RuntimeError):

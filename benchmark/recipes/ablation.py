@@ -258,6 +258,12 @@ def _pair(p: Pair | None) -> str:
             f"p_boot {p.p_bootstrap:.3f}, {t_test}{seeds}")
 
 
+def _table_row(cells: Sequence[str]) -> str:
+    """One Markdown table row; a ``|`` inside a cell (a JSON config) is escaped so that it
+    cannot split the cell (GitHub-flavoured Markdown splits on it even inside code spans)."""
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
 def markdown(rep: Report, *, configs: bool = True) -> str:
     """The two comparison tables (and, with ``configs``, every variant's) as Markdown."""
     variants = [Variant(**v) for v in rep.variants]
@@ -275,11 +281,10 @@ def markdown(rep: Report, *, configs: bool = True) -> str:
     losses = [v for v in variants if v.family == "loss"]
     if losses:
         alphas = sorted({float(v.alpha or 0) for v in losses})
+        head = ["loss", *[f"alpha {_alpha_label(a)}" for a in alphas],
+                *[f"alpha {_alpha_label(a)} − alpha 0" for a in alphas if a > 0]]
         lines += [f"## Losses: {loss_metric} on the {loss_test} test set", "",
-                  "| loss | " + " | ".join(f"alpha {_alpha_label(a)}" for a in alphas)
-                  + " | " + " | ".join(f"alpha {_alpha_label(a)} − alpha 0" for a in alphas
-                                       if a > 0) + " |",
-                  "|---" * (len(alphas) + sum(a > 0 for a in alphas) + 1) + "|"]
+                  _table_row(head), "|---" * len(head) + "|"]
         for loss in dict.fromkeys(v.loss for v in losses):
             row = {float(v.alpha or 0): v for v in losses if v.loss == loss}
             cells = [_ci(rep.summary(row[a].label, loss_metric, loss_test)) if a in row else "—"
@@ -291,7 +296,7 @@ def markdown(rep: Report, *, configs: bool = True) -> str:
                 p = next((p for p in rep.pairs if a in row and p.a == row[a].label
                           and p.metric == loss_metric and p.b != "rater-fusion"), None)
                 diffs.append(_pair(p))
-            lines.append(f"| {loss} | " + " | ".join(cells + diffs) + " |")
+            lines.append(_table_row([str(loss), *cells, *diffs]))
         lines.append("")
     raters = [v for v in variants if v.family == "raters" or v.label == "blstm-fc+ce"]
     if any(v.family == "raters" for v in variants):
@@ -309,9 +314,10 @@ def markdown(rep: Report, *, configs: bool = True) -> str:
               f"({RATER_TEST}) | config |", "|---|---|---|---|---|"]
     for v in variants:
         cfg = json.dumps(v.config, sort_keys=True)
-        lines.append(f"| {v.label} | {v.submission} | "
-                     f"{_ci(rep.summary(v.label, loss_metric, loss_test))} | "
-                     f"{_ci(rep.summary(v.label, RATER_METRIC, RATER_TEST))} | `{cfg}` |")
+        lines.append(_table_row([v.label, v.submission,
+                                 _ci(rep.summary(v.label, loss_metric, loss_test)),
+                                 _ci(rep.summary(v.label, RATER_METRIC, RATER_TEST)),
+                                 f"`{cfg}`"]))
     outside = [f"{s.label} ({s.metric})" for s in rep.summaries
                if not s.ci[0] - 1e-12 <= s.mean <= s.ci[1] + 1e-12]
     if outside:
