@@ -22,8 +22,9 @@ iemocap-like``, mean about 4.5 s, up to 30 s):
 Prints times, audio seconds per second, cache bytes, and the ratios against
 the targets of issue 17.
 
-    python benchmarks/bench_extraction.py [--config tiny|small|base|large] [--corpus demo|iemocap-like]
-        [--clips N] [--device cuda] [--precision float32|bfloat16|float16]
+    python benchmarks/bench_extraction.py [--config tiny|small|base|large]
+        [--corpus demo|iemocap-like] [--clips N] [--device cuda]
+        [--precision float32|bfloat16|float16]
 """
 
 from __future__ import annotations
