@@ -34,9 +34,12 @@ def prepare(
     json_out: JsonOpt = False,
 ) -> None:
     """Build a task's ratings table from a raw source and check it against the frozen task."""
+    from ..readers import source_is_a_path
+    from ..tasks import get_spec
     from ..tasks import prepare as prep
 
-    existing(source, "--source")
+    if source is not None and source_is_a_path(get_spec(task).reader):
+        existing(source, "--source")
     progress, update = demo_progress()
     with progress:
         built, prov = prep(task, source, progress=update)

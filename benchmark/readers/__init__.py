@@ -47,6 +47,17 @@ READERS: dict[str, Reader] = {
 }
 
 
+#: Built-in readers whose source may be something other than a local path (a hub id).
+SOURCE_NOT_A_PATH = frozenset({"datasets"})
+
+
+def source_is_a_path(name: str) -> bool:
+    """Whether the reader ``name`` reads its source from a local path, so that a source that
+    does not exist can be refused before it runs.  Unknown for an installed entry point (a
+    URL or an id may be what it expects): False."""
+    return name in READERS and name not in SOURCE_NOT_A_PATH
+
+
 def available() -> dict[str, Reader]:
     """Every reader a task file may name: the built-in ones, then installed entry points."""
     from importlib import metadata
@@ -80,5 +91,14 @@ def get_reader(name: str) -> Reader:
     return found[name]
 
 
-__all__ = ["ENTRY_POINT_GROUP", "READERS", "Path", "ReadResult", "Reader", "available",
-           "get_reader"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "READERS",
+    "SOURCE_NOT_A_PATH",
+    "Path",
+    "ReadResult",
+    "Reader",
+    "available",
+    "get_reader",
+    "source_is_a_path",
+]
