@@ -174,6 +174,51 @@ def defaults(cls: type) -> dict[str, Any]:
     return {p.name: p.default for p in params.values() if not p.required}
 
 
+def check_range(option: str, value: float | None, *, low: float | None = None,
+                high: float | None = None, open_low: bool = False, open_high: bool = False,
+                none: bool = False) -> None:
+    """Refuse a number outside its range with the option named (a ``ValueError``: the runner
+    reports it as the submission refusing its configuration, exit 2, before any cell runs).
+
+    A size, count or rate out of range otherwise fails deep inside torch in every cell, or
+    trains nothing (``max_epochs=0``) and looks like a result.
+
+    >>> check_range("dropout", 0.5, low=0, high=1, open_high=True)
+    >>> check_range("hidden", 0, low=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: hidden must be at least 1, got 0
+    """
+    if value is None and none:
+        return
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{option} must be a number, got {value!r}")
+    bad_low = low is not None and (value <= low if open_low else value < low)
+    bad_high = high is not None and (value >= high if open_high else value > high)
+    if not (bad_low or bad_high):
+        return
+    if high is None:
+        raise ValueError(f"{option} must be {'more than' if open_low else 'at least'} {low:g}, "
+                         f"got {value:g}")
+    lo = "(" if open_low else "["
+    hi = ")" if open_high else "]"
+    raise ValueError(f"{option} must be in {lo}{low:g}, {high:g}{hi}, got {value:g}")
+
+
+def check_training(*, sizes: dict[str, int], dropout: float, lr: float, patience: int,
+                   weight_decay: float = 0.0, penalty_alpha: float = 0.0) -> None:
+    """The ranges every trained baseline shares: sizes and counts at least 1, ``dropout`` a
+    probability in [0, 1), ``lr`` > 0, ``patience`` and ``weight_decay`` and the penalty's
+    ``alpha`` at least 0."""
+    for option, value in sizes.items():
+        check_range(option, value, low=1)
+    check_range("dropout", dropout, low=0, high=1, open_high=True)
+    check_range("lr", lr, low=0, open_low=True)
+    check_range("patience", patience, low=0)
+    check_range("weight_decay", weight_decay, low=0)
+    check_range("penalty_alpha", penalty_alpha, low=0)
+
+
 def parse_items(items: list[str]) -> dict[str, Any]:
     """``["lr=0.01", "loss=kl"]`` -> ``{"lr": 0.01, "loss": "kl"}`` (JSON values, else strings).
 
@@ -193,4 +238,5 @@ def parse_items(items: list[str]) -> dict[str, Any]:
     return config
 
 
-__all__ = ["Param", "declared", "defaults", "parse_items", "validate_config"]
+__all__ = ["Param", "check_range", "check_training", "declared", "defaults", "parse_items",
+           "validate_config"]

@@ -40,6 +40,7 @@ from serbench.features import normalise as norm
 from serbench.methods import temperature, training
 from serbench.methods.losses import LOSSES, SIGMOID, probabilities
 from serbench.methods.penalty import PenaltyConfig
+from serbench.params import check_training
 from serbench.submission import Data, FitSpec, Submission
 
 
@@ -232,16 +233,10 @@ class BlstmFc(Submission):
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}")
         if frame_pool not in FRAME_POOLS:
             raise ValueError(f"frame_pool must be one of {', '.join(FRAME_POOLS)}")
-        for option, value in (("hidden", hidden), ("layers", layers), ("fc", fc),
-                              ("batch_size", batch_size), ("max_epochs", max_epochs)):
-            if value < 1:  # a size or a count: 0 or less fails deep inside torch, or trains 0
-                raise ValueError(f"{option} must be at least 1, got {value}")
-        if patience < 0:
-            raise ValueError(f"patience is a number of epochs: 0 or more, got {patience}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout is a probability in [0, 1), got {dropout}")
-        if not lr > 0 or weight_decay < 0:
-            raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {lr} and {weight_decay}")
+        check_training(sizes={"hidden": hidden, "layers": layers, "fc": fc,
+                              "batch_size": batch_size, "max_epochs": max_epochs},
+                       dropout=dropout, lr=lr, patience=patience, weight_decay=weight_decay,
+                       penalty_alpha=penalty_alpha)
         if frame_step < 1:
             raise ValueError("frame_step must be at least 1")
         if input_noise < 0:

@@ -41,6 +41,7 @@ from serbench.methods import training
 from serbench.methods.crowd import KINDS, CrowdLayer, masked_crowd_loss
 from serbench.methods.losses import masked_ce, soft_ce
 from serbench.methods.raters import keep_raters, rater_answers
+from serbench.params import check_range
 from serbench.submission import Data, FitSpec
 
 
@@ -95,6 +96,9 @@ class CrowdLayerSubmission(BlstmFc):
             raise ValueError("consensus must be 'none', 'hard' (CrowdH) or 'soft' (CrowdS)")
         if reduction not in ("sum", "mean"):
             raise ValueError("reduction must be 'sum' (reference) or 'mean'")
+        check_range("consensus_weight", consensus_weight, low=0)
+        check_range("min_ratings", min_ratings, low=1)
+        check_range("max_raters", max_raters, low=1, none=True)
         self._config.update(kind=kind, consensus=consensus, consensus_weight=consensus_weight,
                             min_ratings=min_ratings, max_raters=max_raters, reduction=reduction)
 

@@ -41,6 +41,7 @@ from serbench.baselines.blstm_fc import BlstmFc, BlstmNet, head
 from serbench.methods import fusion, training
 from serbench.methods.losses import masked_ce, soft_ce
 from serbench.methods.raters import RaterAnswers, keep_raters, rater_answers
+from serbench.params import check_range
 from serbench.submission import Data, FitSpec
 
 FUSIONS = ("learned", "loglinear", "average", "H", "S", "R")
@@ -95,8 +96,10 @@ class RaterFusion(BlstmFc):
             raise ValueError(f"fusion must be one of {FUSIONS}")
         if members not in ("grouped", "all"):
             raise ValueError("members must be 'grouped' (H, S, mean of raters) or 'all'")
-        if min_ratings < 1:
-            raise ValueError("min_ratings must be at least 1")
+        check_range("min_ratings", min_ratings, low=1)
+        check_range("max_raters", max_raters, low=1, none=True)
+        check_range("rater_weight", rater_weight, low=0)
+        check_range("fusion_c", fusion_c, low=0, open_low=True)
         self._config.update(min_ratings=min_ratings, max_raters=max_raters, separate=separate,
                             fusion=fusion, members=members, rater_weight=rater_weight,
                             fusion_c=fusion_c)

@@ -31,6 +31,7 @@ from torch import nn
 from serbench import audio
 from serbench.methods import training
 from serbench.methods.penalty import PenaltyConfig
+from serbench.params import check_range, check_training
 from serbench.submission import Data, FitSpec, Submission
 
 from .ssl_mlp import released_head
@@ -75,6 +76,12 @@ class SslFinetune(Submission):
                          max_seconds=max_seconds,
                          penalty_alpha=penalty_alpha, penalty=penalty, batching=batching,
                          batch_seconds=batch_seconds, pad_seconds=pad_seconds)
+        check_training(sizes={"keep_layers": keep_layers, "hidden": hidden,
+                              "batch_size": batch_size, "max_epochs": max_epochs},
+                       dropout=dropout, lr=lr, patience=patience, penalty_alpha=penalty_alpha)
+        check_range("max_seconds", max_seconds, low=0, open_low=True, none=True)
+        check_range("batch_seconds", batch_seconds, low=0, open_low=True, none=True)
+        check_range("pad_seconds", pad_seconds, low=0)
         self.c = self._config
         self.cfg = training.TrainConfig(loss=loss, lr=lr, batch_size=batch_size,
                                         max_epochs=max_epochs, patience=patience,

@@ -33,6 +33,7 @@ from torch import nn
 from serbench.features import SSLHiddenStates, SSLPooled
 from serbench.methods import training
 from serbench.methods.penalty import PenaltyConfig
+from serbench.params import check_training
 from serbench.submission import Data, FitSpec, Submission
 
 # Per-layer pooled vectors shared by every cell of a run: (cache folder, utterance) ->
@@ -81,6 +82,9 @@ class SslMlp(Submission):
             raise ValueError("pooling must be 'mean' or 'unmasked_mean'")
         if features not in ("pooled", "frames"):
             raise ValueError("features must be 'pooled' or 'frames'")
+        check_training(sizes={"hidden": hidden, "batch_size": batch_size,
+                              "max_epochs": max_epochs},
+                       dropout=dropout, lr=lr, patience=patience, penalty_alpha=penalty_alpha)
         self.c = self._config
         self.cfg = training.TrainConfig(loss=loss, lr=lr, batch_size=batch_size,
                                         max_epochs=max_epochs, patience=patience,

@@ -660,12 +660,40 @@ def test_blstm_fc_refuses_sizes_and_rates_out_of_range():
     cls = plugins.resolve("blstm-fc")
     for option, value, expect in [("hidden", 0, "hidden must be at least 1, got 0"),
                                   ("max_epochs", -1, "max_epochs must be at least 1"),
-                                  ("dropout", 1.5, "dropout is a probability in [0, 1)"),
-                                  ("lr", 0.0, "lr must be > 0"),
-                                  ("patience", -1, "patience is a number of epochs")]:
+                                  ("dropout", 1.5, "dropout must be in [0, 1), got 1.5"),
+                                  ("lr", 0.0, "lr must be more than 0, got 0"),
+                                  ("patience", -1, "patience must be at least 0, got -1")]:
         with pytest.raises(ValueError, match=re.escape(expect)):
             cls(**{option: value})
     cls(hidden=1, layers=1, fc=1, batch_size=1, max_epochs=1, patience=0, dropout=0.0)
+
+
+@pytest.mark.parametrize("name, option, value, expect", [
+    ("ssl-mlp", "hidden", 0, "hidden must be at least 1, got 0"),
+    ("ssl-mlp", "dropout", -0.1, "dropout must be in [0, 1), got -0.1"),
+    ("ssl-mlp", "penalty_alpha", -0.2, "penalty_alpha must be at least 0, got -0.2"),
+    ("ssl-finetune", "keep_layers", 0, "keep_layers must be at least 1, got 0"),
+    ("ssl-finetune", "batch_seconds", 0.0, "batch_seconds must be more than 0, got 0"),
+    ("ssl-finetune", "pad_seconds", -1.0, "pad_seconds must be at least 0, got -1"),
+    ("rater-fusion", "fusion_c", 0.0, "fusion_c must be more than 0, got 0"),
+    ("rater-fusion", "max_raters", 0, "max_raters must be at least 1, got 0"),
+    ("rater-fusion", "hidden", -3, "hidden must be at least 1, got -3"),  # from blstm-fc
+    ("crowd-layer", "consensus_weight", -1.0, "consensus_weight must be at least 0, got -1"),
+    ("crowd-layer", "min_ratings", 0, "min_ratings must be at least 1, got 0"),
+])
+def test_every_trained_baseline_refuses_options_out_of_range(name, option, value, expect):
+    """The same ranges for every baseline that trains (serbench.params.check_training), so a
+    size, count or rate out of range is one message before any cell, never a torch error in
+    every cell or a model trained for 0 epochs."""
+    with pytest.raises(ValueError, match=re.escape(expect)):
+        plugins.resolve(name)(**{option: value})
+
+
+def test_an_out_of_range_option_is_exit_2_before_any_cell(home: Path, tmp_path: Path):
+    res = serbench("run", "--submission", "ssl-mlp", "--config", "max_epochs=0", "--runs",
+                   str(tmp_path / "runs"), "--folds", "1", "--seeds", "0", home=home)
+    assert res.returncode == 2 and "max_epochs must be at least 1, got 0" in one_message(res)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("record.json"))
 
 
 def test_a_home_below_a_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -175,7 +175,7 @@ def ablate(
         help="Penalty option key=value (penalty_form, penalty_combine, cooc_mode, cooc_norm), "
              "repeatable.")] = None,
     min_ratings: Annotated[int, typer.Option(
-        min=0, help="Raters kept by rater fusion / crowd layers: at least this many training "
+        min=1, help="Raters kept by rater fusion / crowd layers: at least this many training "
                     "ratings.")] = 20,
     epochs: Annotated[int, typer.Option(min=1, help="Max epochs of every variant (patience "
                                                     "epochs // 3 + 1).")] = 10,
