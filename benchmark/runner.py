@@ -50,19 +50,23 @@ PREDICT_BATCH = 64
 
 
 @contextlib.contextmanager
-def recorded_warnings() -> Iterator[list[str]]:
+def recorded_warnings(show: bool = True) -> Iterator[list[str]]:
     """Collect the :class:`SerbenchWarning` messages raised inside (each once), for the record.
 
-    Every warning is still shown as usual once the block ends.
+    Every warning is still shown as usual once the block ends; with ``show=False`` the
+    serbench ones are not (a cell computed in a forked child: :meth:`Runner.commit` warns
+    with them in the parent, where they can be shown once for the whole grid).
     """
     notes: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SerbenchWarning)
         yield notes
     for w in caught:
-        if issubclass(w.category, SerbenchWarning) and str(w.message) not in notes:
+        ours = issubclass(w.category, SerbenchWarning)
+        if ours and str(w.message) not in notes:
             notes.append(str(w.message))
-        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        if show or not ours:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def feature_spec(sub: Submission) -> FeatureSpec | None:
@@ -352,7 +356,7 @@ class Runner:
                 tensors, loaded = self._saved_model(key)
                 sub.restore(tensors, spec, self.store)
             else:
-                with recorded_warnings() as notes:
+                with recorded_warnings(show=False) as notes:
                     sub.fit(train, dev, spec)
             fit_s = time.perf_counter() - t_fit
             t_pred = time.perf_counter()
@@ -526,5 +530,7 @@ class Runner:
             record = {**record, "checkpoint": {"file": checkpoints.FILE, "sha256": sha}}
         write_cell(folder, record, out.ids, out.probs, self.task.spec.classes, out.rater)
         (folder / ERROR_FILE).unlink(missing_ok=True)
+        for note in record.get("warnings", []):  # recorded in the cell, shown here
+            warnings.warn(SerbenchWarning(note), stacklevel=2)
         why = self.broken.pop(out.key, None)
         return CellResult(out.key, "done", f"recomputed: {why}" if why else "", out.seconds)

@@ -654,6 +654,23 @@ def test_ablation_plan_names_the_option_of_a_bad_value():
         ablation.check(variants)
 
 
+def test_ablate_refuses_rater_models_on_vote_counts_before_any_cell(home: Path):
+    """EmoDB and CREMA-D give vote counts without rater ids: the rater variants used to fail
+    with a message about a wav file after the loss variants had trained (exit 2 late)."""
+    from serbench.recipes import ablation
+    from serbench.tasks.task import Task
+
+    demo = load_task("demo")
+    counts_only = Task(demo.spec, demo.ratings.assign(rater_id=None))
+    variants = ablation.plan(losses=["ce"], alphas=[0.0], raters=True, crowd_kinds=["MW"])
+    with pytest.raises(InputError, match="vote counts without rater ids, so the rater models "
+                                         r"\(rater-fusion, crowd-layer-MW") as exc:
+        ablation.check(variants, counts_only)
+    assert "--no-raters" in (exc.value.fix or "")
+    ablation.check(variants, demo)  # the demo has rater ids
+    ablation.check(ablation.plan(losses=["ce"], alphas=[0.0], raters=False), counts_only)
+
+
 def test_blstm_fc_refuses_sizes_and_rates_out_of_range():
     """``--config hidden=-3`` used to fail every cell deep inside torch (exit 1); the
     constructor refuses it, which the runner turns into one message (exit 2)."""

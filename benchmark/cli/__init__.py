@@ -9,6 +9,7 @@ printed as one message (what, where, fix) without a traceback.
 from __future__ import annotations
 
 import errno
+from typing import Any
 
 import typer
 
@@ -59,8 +60,37 @@ def _error(message: str) -> None:
     err.print(f"[bold red]error:[/] {escape(message)}")
 
 
+def _notes() -> Any:
+    """Show serbench's own warnings (:class:`SerbenchWarning`: a penalty that cannot act, a
+    metric that is undefined) as one ``note:`` line each, once per message, instead of Python's
+    warning format with a file, a line number and a line of source, repeated per cell."""
+    import warnings
+
+    from ..errors import SerbenchWarning
+
+    shown: set[str] = set()
+    default = warnings.showwarning
+
+    def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if not issubclass(category, SerbenchWarning):
+            default(message, category, *args, **kwargs)
+        elif str(message) not in shown:
+            shown.add(str(message))
+            err.print(f"[yellow]note:[/] {escape(str(message))}")
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return (and, as a script, exit with) 0, 1 or 2."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.showwarning = _notes()
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     from typer._click import exceptions as click_exc
 
     try:

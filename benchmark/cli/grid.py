@@ -223,7 +223,7 @@ def ablate(
         losses=str_list(losses, "--losses") or [], alphas=alpha_list, raters=raters,
         crowd_kinds=str_list(crowd_kinds, "--crowd-kinds") or [], backbone=backbone,
         penalty=parse_items(penalty or []), min_ratings=min_ratings)
-    ablation.check(variants)  # a configuration a variant refuses: exit 2 before any cell
+    ablation.check(variants, built)  # a configuration a variant refuses: exit 2 before any cell
     fold_list = int_list(folds, "--folds") or list(range(1, built.n_folds + 1))
     seed_list = int_list(seeds, "--seeds") or [0]
     out_dir = out_dir or Path("leaderboard/ablation") / task

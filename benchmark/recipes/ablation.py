@@ -358,12 +358,21 @@ def write(rep: Report, out: str | Path) -> list[Path]:
 
 
 
-def check(variants: Sequence[Variant]) -> None:
+def check(variants: Sequence[Variant], task: Task | None = None) -> None:
     """Refuse (exit 2), before any cell of any variant runs, a configuration that one of the
-    submissions would refuse when its turn comes, naming the variant."""
+    submissions would refuse when its turn comes, naming the variant; and rater models on a
+    ``task`` whose ratings have no rater ids (vote counts only: EmoDB's listener rates,
+    CREMA-D's tables), which every one of their cells would refuse after the loss variants
+    had trained."""
     from ..params import validate_config
     from ..plugins import resolve
 
+    raters = [v.label for v in variants if v.family == "raters"]
+    if task is not None and raters and not _has_rater_ids(task):
+        raise InputError(
+            f"task {task.spec.name}: its ratings are vote counts without rater ids, so the "
+            f"rater models ({', '.join(raters)}) cannot be trained on it",
+            fix="add --no-raters to run the loss variants alone")
     for v in variants:
         cls = resolve(v.submission)
         try:
@@ -376,6 +385,13 @@ def check(variants: Sequence[Variant]) -> None:
                              f"{json.dumps(v.config, sort_keys=True, default=str)}: {exc}",
                              fix="check the --config, --penalty, --alphas, --crowd-kinds and "
                                  "--min-ratings values (serbench ablate --help)") from None
+
+
+def _has_rater_ids(task: Task) -> bool:
+    from ..ratings import PRIMARY
+
+    part = task.ratings[task.ratings["question"] == PRIMARY]
+    return bool(part["rater_id"].notna().any())
 
 
 def run(task: Task, variants: list[Variant], *, runs: str | Path, folds: list[int],
