@@ -51,6 +51,8 @@ def _load_file(path: Path, module_name: str | None = None):
 
 
 def builtin() -> dict[str, type[Submission]]:
+    """The baselines and the submissions of ``SERBENCH_SUBMISSIONS_DIR`` (a file there that
+    fails to import is left out: :func:`broken` says which and why)."""
     found: dict[str, type[Submission]] = {}
     import serbench.baselines as pkg
 
@@ -60,12 +62,42 @@ def builtin() -> dict[str, type[Submission]]:
         module = importlib.import_module(f"serbench.baselines.{info.name}")
         for cls in _classes(module):
             found[cls.name] = cls
-    extra = os.environ.get("SERBENCH_SUBMISSIONS_DIR")
-    if extra:
-        for path in sorted(Path(extra).glob("*.py")):
-            for cls in _classes(_load_file(path)):
-                found[cls.name] = cls
+    found.update(_private()[0])
     return found
+
+
+#: Files of ``SERBENCH_SUBMISSIONS_DIR`` that failed to import in the latest discovery.
+_BROKEN: dict[str, str] = {}
+
+
+def broken() -> dict[str, str]:
+    """Files of ``SERBENCH_SUBMISSIONS_DIR`` that failed to import when the submissions were
+    last discovered (:func:`builtin`, :func:`available`) -> the error: one broken private
+    submission must not hide the others (or the baselines)."""
+    return dict(_BROKEN)
+
+
+def _private() -> tuple[dict[str, type[Submission]], dict[str, str]]:
+    extra = os.environ.get("SERBENCH_SUBMISSIONS_DIR")
+    found: dict[str, type[Submission]] = {}
+    failed: dict[str, str] = {}
+    if not extra:
+        _BROKEN.clear()
+        return found, failed
+    if not Path(extra).is_dir():
+        raise InputError(f"SERBENCH_SUBMISSIONS_DIR={extra} is not a folder",
+                         fix="point it at a folder of submission .py files, or unset it")
+    for path in sorted(Path(extra).glob("*.py")):
+        try:
+            module = _load_file(path)
+        except InputError as exc:
+            failed[str(path)] = exc.problem
+            continue
+        for cls in _classes(module):
+            found[cls.name] = cls
+    _BROKEN.clear()
+    _BROKEN.update(failed)
+    return found, failed
 
 
 def entry_points() -> dict[str, type[Submission]]:
@@ -112,8 +144,11 @@ def resolve(ref: str) -> type[Submission]:
         import difflib
 
         close = difflib.get_close_matches(ref.lower().replace("_", "-"), list(found), n=1)
+        failed = "".join(f"; {path} could not be imported ({why})"
+                         for path, why in broken().items())
         raise InputError(f"unknown submission {ref!r}"
                          + (f" (did you mean {close[0]!r}?)" if close else "")
-                         + f"; known: {', '.join(sorted(found))}",
-                         fix="`serbench submissions list`, or pass path/to/file.py:ClassName")
+                         + f"; known: {', '.join(sorted(found))}{failed}",
+                         fix="fix the file that could not be imported" if failed else
+                         "`serbench submissions list`, or pass path/to/file.py:ClassName")
     return found[ref][0]

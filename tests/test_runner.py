@@ -231,3 +231,38 @@ def test_bad_audio_is_reported_by_path(tmp_path: Path):
     sf.write(ok, np.sin(np.arange(44100) / 10).astype(np.float32), 44100)
     wav = audio.load(ok, 16000, max_seconds=0.5)
     assert wav.dtype == np.float32 and len(wav) == 8000
+
+
+def test_a_broken_private_submission_hides_nothing_else(tmp_path, monkeypatch):
+    """A file of SERBENCH_SUBMISSIONS_DIR with a syntax error used to make every command exit 2,
+    the baselines included; it is now listed with its error, as `tasks list` lists a broken
+    task file, and named when the submission asked for is not found."""
+    folder = tmp_path / "private"
+    folder.mkdir()
+    (folder / "broken.py").write_text("def (:\n")
+    (folder / "good.py").write_text(textwrap.dedent('''
+        import numpy as np
+        from serbench.submission import Submission
+
+        class Good(Submission):
+            name = "good-one"
+            def predict_proba(self, batch):
+                return np.full((len(batch), 6), 1 / 6)
+    '''))
+    monkeypatch.setenv("SERBENCH_SUBMISSIONS_DIR", str(folder))
+    assert {"good-one", "blstm-fc"} <= set(plugins.available())
+    assert list(plugins.broken()) == [str(folder / "broken.py")]
+    assert "SyntaxError" in plugins.broken()[str(folder / "broken.py")]
+    with pytest.raises(InputError, match=r"broken\.py could not be imported"):
+        plugins.resolve("no-such-one")
+    env = {**os.environ, "SERBENCH_HOME": str(tmp_path / "home")}
+    res = subprocess.run([sys.executable, "-m", "serbench.cli", "submissions", "list", "--json"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr
+    rows = json.loads(res.stdout)
+    assert rows[-1]["file"] == str(folder / "broken.py") and "SyntaxError" in rows[-1]["error"]
+    assert "good-one" in {r.get("name") for r in rows}
+    env["SERBENCH_SUBMISSIONS_DIR"] = str(tmp_path / "nope")
+    res = subprocess.run([sys.executable, "-m", "serbench.cli", "submissions", "list"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 2 and "is not a folder" in res.stderr
