@@ -106,9 +106,11 @@ class LocalExecutor:
 
     def __init__(self, threads: int = 1, jobs: int = 1) -> None:
         if threads < 1:
-            raise InputError(f"--cpus-per-cell must be at least 1, got {threads}")
+            raise InputError(f"--cpus-per-cell must be at least 1, got {threads}",
+                             fix="e.g. --cpus-per-cell 2, or leave it out")
         if jobs < 1:
-            raise InputError(f"--jobs must be at least 1, got {jobs}")
+            raise InputError(f"--jobs must be at least 1, got {jobs}",
+                             fix="e.g. --jobs 2, or leave it out for one cell per CPU core")
         self.threads = int(threads)
         self.jobs = int(jobs)
 
@@ -234,7 +236,8 @@ class RayExecutor:
     def __init__(self, address: str | None = None, *, cpus_per_cell: int = 1,
                  gpus_per_cell: float | None = None, num_cpus: int | None = None) -> None:
         if cpus_per_cell < 1:
-            raise InputError("--cpus-per-cell must be at least 1")
+            raise InputError(f"--cpus-per-cell must be at least 1, got {cpus_per_cell}",
+                             fix="e.g. --cpus-per-cell 2, or leave it out")
         self.address = address
         self.cpus_per_cell = int(cpus_per_cell)
         self.gpus_per_cell = gpus_per_cell

@@ -127,13 +127,20 @@ def resolve(ref: str) -> type[Submission]:
     if ":" in ref or ref.endswith(".py"):
         file, _, cls_name = ref.partition(":")
         path = Path(file)
-        if not path.exists():
-            raise InputError("submission file not found", file=path)
+        if not path.is_file():
+            raise InputError("submission file not found" if not path.exists() else
+                             "a folder, not a submission file", file=path,
+                             fix="pass --submission path/to/file.py[:ClassName], or a name from "
+                                 "`serbench submissions list`")
         classes = {c.__name__: c for c in _classes(_load_file(path))}
         if cls_name:
             if cls_name not in classes:
-                raise InputError(f"no Submission subclass {cls_name!r} with a name in the file; "
-                                 f"found {sorted(classes)}", file=path)
+                defined = (f"it defines {', '.join(sorted(classes))}" if classes else
+                           "it defines none")
+                raise InputError(f"no Submission subclass {cls_name!r} with a name in the file "
+                                 f"({defined})", file=path,
+                                 fix="a submission subclasses serbench.Submission and sets "
+                                     "`name = \"...\"`; pass file.py:ThatClass")
             return classes[cls_name]
         if len(classes) != 1:
             raise InputError(f"the file defines {len(classes)} submissions {sorted(classes)}",

@@ -161,7 +161,9 @@ def read_record(path: str | Path) -> Record:
         raise InputError("a run record must be a JSON object", file=path)
     for key, kind in _REQUIRED.items():
         if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
-            raise InputError(f"record key {key!r} missing or not a {kind.__name__}", file=path,
+            what = {"int": "an integer", "str": "a string", "dict": "an object",
+                    "list": "a list", "float": "a number"}.get(kind.__name__, kind.__name__)
+            raise InputError(f"record key {key!r} missing or not {what}", file=path,
                              fix="records are written by serbench run; rerun the cell")
     if data["schema"] > SCHEMA_VERSION:
         raise InputError(f"record schema {data['schema']} is newer than this serbench "

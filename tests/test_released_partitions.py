@@ -66,3 +66,15 @@ def test_verify_command_agrees_including_targets(name, n_parts, sizes, home):
     assert len(reports) == 3 * n_parts
     assert all(r.ok for r in reports)
     assert max(r.target_max_abs_diff for r in reports) < 1e-6  # files keep 6 decimals
+
+
+@pytest.mark.shared
+def test_verify_against_another_corpus_says_so(home):
+    """Another corpus's label folder used to be refused for its classes, suggesting
+    --no-targets, which then reported every clip as differing."""
+    from serbench.errors import InputError
+
+    task, _ = prepare("msp-improv-4class", shared("chou-labels", "msp-improv-4class"))
+    for targets in (True, False):
+        with pytest.raises(InputError, match="another corpus's labels"):
+            verify(task, shared("chou-labels", "iemocap-9class"), targets=targets)

@@ -178,13 +178,14 @@ def _need(d: dict, key: str, kind: type | tuple[type, ...], file: Path, where: s
     value = d[key]
     if not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise InputError(f"{where}{key} must be a {names}, got {type(value).__name__}", file=file)
+        raise InputError(f"{where}{key} must be a {names}, got {type(value).__name__}", file=file,
+                         fix=f"write {where}{key} as a {names} (see the task files under tasks/)")
     return value
 
 
 def _strs(values: Any, key: str, file: Path) -> tuple[str, ...]:
     if not isinstance(values, list):
-        raise InputError(f"{key} must be a list", file=file)
+        raise InputError(f"{key} must be a list", file=file, fix=f"write {key}: [a, b, ...]")
     return tuple(str(v) for v in values)
 
 
@@ -219,10 +220,12 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
                              "the package that provides it")
     options = corpus.get("options") or {}
     if not isinstance(options, dict):
-        raise InputError("corpus.options must be a mapping", file=file)
+        raise InputError("corpus.options must be a mapping", file=file,
+                         fix="write corpus.options as key: value lines, or leave it out")
     classes = _strs(_need(data, "classes", list, file), "classes", file)
     if len(classes) < 2 or len(set(classes)) != len(classes) or OTHER in classes:
-        raise InputError(f"classes must be >= 2 distinct names other than {OTHER!r}", file=file)
+        raise InputError(f"classes must be >= 2 distinct names other than {OTHER!r}", file=file,
+                         fix="e.g. classes: [angry, happy, neutral, sad]")
     label_map = {str(k): str(v) for k, v in _need(data, "label_map", dict, file).items()}
     bad = sorted(set(label_map.values()) - set(classes))
     if bad:
@@ -233,7 +236,8 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
         )
     question = str(data.get("question", "primary"))
     if question not in QUESTIONS:
-        raise InputError(f"question must be one of {QUESTIONS}", file=file)
+        raise InputError(f"question must be one of {QUESTIONS}", file=file,
+                         fix=f"question: {QUESTIONS[0]}")
     other = _mapping(data.get("other"), "other", OTHER_KEYS, file,
                      "{labels: [X], mr_denominator: all_votes}")
     other_labels = _strs(other.get("labels", []), "other.labels", file)
@@ -242,16 +246,19 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
         raise InputError(f"labels {clash} are both mapped and listed as other", file=file)
     mr_denominator = str(other.get("mr_denominator", "all_votes"))
     if mr_denominator not in ("all_votes", "in_set"):
-        raise InputError("other.mr_denominator must be 'all_votes' or 'in_set'", file=file)
+        raise InputError("other.mr_denominator must be 'all_votes' or 'in_set'", file=file,
+                         fix="other: {mr_denominator: all_votes}")
     smoothing = _number(data.get("smoothing", 0.05), "smoothing", float, file)
     if not 0.0 <= smoothing < 1.0:
-        raise InputError("smoothing must be in [0, 1)", file=file)
+        raise InputError(f"smoothing must be in [0, 1), got {smoothing:g}", file=file,
+                         fix="e.g. smoothing: 0.05 (0 for none)")
     rules = _rules(data.get("rules", list(DEFAULT_RULES)), file)
     folds_d = _mapping(_need(data, "folds", dict, file), "folds", FOLDS_KEYS, file,
                        "{group_by: speaker_id, splits: [{test: [s1], dev: [s2]}]}")
     group_by = str(folds_d.get("group_by", "speaker_id"))
     if group_by not in GROUP_COLUMNS:
-        raise InputError(f"folds.group_by must be one of {GROUP_COLUMNS}", file=file)
+        raise InputError(f"folds.group_by must be one of {GROUP_COLUMNS}", file=file,
+                         fix=f"folds: {{group_by: {GROUP_COLUMNS[0]}, ...}}")
     folds = []
     for i, f in enumerate(_need(folds_d, "splits", list, file, "folds.")):
         if not isinstance(f, dict) or "test" not in f or "dev" not in f:
@@ -264,7 +271,8 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
             )
         folds.append(FoldSpec(test, dev))
     if not folds:
-        raise InputError("folds.splits is empty", file=file)
+        raise InputError("folds.splits is empty", file=file,
+                         fix="list one {test: [...], dev: [...]} per fold")
     metrics = _strs(data.get("metrics", list(_metrics.DEFAULT)), "metrics", file)
     if not metrics:
         raise InputError("metrics is empty", file=file,
@@ -280,7 +288,8 @@ def parse_task(data: Any, file: Path) -> TaskSpec:
         raise InputError(f"uar_classes must be one of {_metrics.UAR_CLASSES}, not "
                          f"{uar_classes!r}", file=file)
     if primary not in metrics:
-        raise InputError(f"primary_metric {primary!r} is not among metrics", file=file)
+        raise InputError(f"primary_metric {primary!r} is not among metrics", file=file,
+                         fix="add it to metrics, or name one of them")
     excl = _mapping(data.get("mr_exclusions"), "mr_exclusions", MR_EXCLUSION_KEYS, file,
                     "{ids: [clip1, clip2], reason: why}")
     aggregation = _mapping(data.get("aggregation"), "aggregation", AGGREGATION_KEYS, file,
@@ -378,7 +387,8 @@ def _raters(value: Any, file: Path) -> dict[str, Any]:
 
 def _frozen(value: Any, file: Path) -> bool:
     if not isinstance(value, bool):
-        raise InputError(f"frozen must be true or false, not {value!r}", file=file)
+        raise InputError(f"frozen must be true or false, not {value!r}", file=file,
+                         fix="serbench tasks freeze sets it")
     return value
 
 

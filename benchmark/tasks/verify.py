@@ -44,6 +44,19 @@ class CellReport:
         )
 
 
+def _shares_clips(task: Task, root: Path) -> bool:
+    """Whether the first released M/P/D file under ``root`` has a clip of ``task`` (True when
+    there is none to read: the caller's own message says so)."""
+    first = next((root / f"{letter}_{p}.csv" for p in range(1, task.n_folds + 1)
+                  for letter in RULE_FILES if (root / f"{letter}_{p}.csv").exists()), None)
+    if first is None:
+        return True
+    rel = pd.read_csv(first)
+    id_col = "FileName" if "FileName" in rel.columns else rel.columns[0]
+    ids = set(rel[id_col].astype(str).str.replace(r"\.wav$", "", regex=True))
+    return bool(ids & set(map(str, task.counts.ids)))
+
+
 def verify(
     task: Task, against: str | Path, *, targets: bool = True, tol: float = 1e-5
 ) -> list[CellReport]:
@@ -57,6 +70,11 @@ def verify(
         )
     released_classes = json.loads(config.read_text())["categorical"]["emo_type"]
     to_task = {c: task.spec.label_map.get(c, c) for c in released_classes}
+    if not _shares_clips(task, root):
+        raise InputError(
+            f"none of its released clips is a clip of task {task.spec.name}: the folder holds "
+            "another corpus's labels",
+            file=root, fix=f"--against must be the released label folder of {task.spec.name}")
     if targets and sorted(to_task.values()) != sorted(task.spec.classes):
         raise InputError(
             f"released classes {released_classes} do not map onto the task classes "
