@@ -206,3 +206,60 @@ def test_cooccurrence_uses_training_ratings_only(tiny: Path):
     p = fold_penalty_matrix(task, 1)
     off = expected[~np.eye(3, dtype=bool)].max()
     np.testing.assert_allclose(p[0, 1], 1 - expected[0, 1] / off)
+
+
+def _freeze_cli(*args: str) -> "subprocess.CompletedProcess[str]":
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "serbench.cli", "tasks", "freeze", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_refreeze_refuses_a_different_build_without_a_version_bump(
+        tiny: Path, tasks_dir: Path, tmp_path: Path):
+    tdir = tasks_dir / "tiny"
+    files = {f: (tdir / f).read_bytes() for f in ("manifest.csv", "fingerprint.json")}
+    frozen = json.loads(files["fingerprint.json"])
+    assert frozen["version"] == 1  # the freeze records the task version it froze
+    # The same source again: a no-op that says so, every byte kept.
+    res = _freeze_cli("tiny", "--source", str(tiny))
+    assert res.returncode == 0, res.stderr
+    assert "nothing written" in res.stdout
+    assert {f: (tdir / f).read_bytes() for f in files} == files
+    # A source with one clip missing: refused, nothing written.
+    short = write_release(tmp_path / "short", {k: v for k, v in VOTES.items() if k != "S4_u2"})
+    res = _freeze_cli("tiny", "--source", str(short))
+    assert res.returncode == 2
+    msg = res.stdout + res.stderr
+    assert "Traceback" not in msg
+    assert "task tiny is already frozen (version 1)" in msg
+    assert f"fingerprint {frozen['fingerprint'][:12]} frozen" in msg
+    assert "raise `version:`" in msg and "(now 1)" in msg
+    assert {f: (tdir / f).read_bytes() for f in files} == files
+    # Raising the version freezes the new build.
+    spec = yaml.safe_load((tdir / "task.yaml").read_text())
+    (tdir / "task.yaml").write_text(yaml.safe_dump({**spec, "version": 2}))
+    res = _freeze_cli("tiny", "--source", str(short))
+    assert res.returncode == 0, res.stderr
+    new = json.loads((tdir / "fingerprint.json").read_text())
+    assert new["version"] == 2 and new["fingerprint"] != frozen["fingerprint"]
+    assert f"{new['fingerprint'][:12]} built" in msg  # the refusal named the new build
+    assert "S4_u2" not in (tdir / "manifest.csv").read_text()
+
+
+def test_refreeze_of_an_unversioned_fingerprint_needs_force(
+        tiny: Path, tasks_dir: Path, tmp_path: Path):
+    tdir = tasks_dir / "tiny"
+    legacy = json.loads((tdir / "fingerprint.json").read_text())
+    del legacy["version"]  # written before freeze recorded versions
+    (tdir / "fingerprint.json").write_text(json.dumps(legacy))
+    short = write_release(tmp_path / "short", {k: v for k, v in VOTES.items() if k != "S4_u2"})
+    res = _freeze_cli("tiny", "--source", str(short))
+    assert res.returncode == 2
+    assert "a version not recorded" in res.stderr and "--force" in res.stderr
+    assert json.loads((tdir / "fingerprint.json").read_text()) == legacy
+    res = _freeze_cli("tiny", "--source", str(short), "--force")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tdir / "fingerprint.json").read_text())["fingerprint"] != \
+        legacy["fingerprint"]
