@@ -1,6 +1,8 @@
 """Task definitions: YAML validation, frozen manifests, fingerprints, splits."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -158,8 +160,6 @@ def test_an_empty_task_file_says_it_is_empty(tmp_path: Path):
 def test_unknown_aggregation_key_is_one_message_through_the_cli(tasks_dir: Path, home: Path):
     """The file, the unknown key and the allowed keys (from AGGREGATION_KEYS), exit 2."""
     import os
-    import subprocess
-    import sys
 
     from serbench.tasks.spec import AGGREGATION_KEYS, DS_WORKERS
 
@@ -208,10 +208,7 @@ def test_cooccurrence_uses_training_ratings_only(tiny: Path):
     np.testing.assert_allclose(p[0, 1], 1 - expected[0, 1] / off)
 
 
-def _freeze_cli(*args: str) -> "subprocess.CompletedProcess[str]":
-    import subprocess
-    import sys
-
+def _freeze_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "serbench.cli", "tasks", "freeze", *args],
                           capture_output=True, text=True, timeout=120)
 
