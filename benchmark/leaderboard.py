@@ -55,8 +55,8 @@ from .tasks import load_task
 from .views import MISSING, TaskBoard
 
 __all__ = ["MISSING", "Board", "TaskBoard", "WouldDropRows", "build", "check", "dropped_rows",
-           "guard_out", "partial_messages", "partial_rows", "stored_complete", "stored_rows",
-           "write"]
+           "guard_out", "partial_messages", "partial_rows", "stored_bootstrap", "stored_complete",
+           "stored_rows", "write"]
 
 
 @dataclass
@@ -65,6 +65,10 @@ class Board:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     #: Tasks whose records could not be scored at all (not prepared here): name -> why.
     unavailable: dict[str, str] = field(default_factory=dict)
+    #: The bootstrap settings of the intervals (stored in leaderboard.json as ``bootstrap``,
+    #: so ``--check`` recomputes with the same ones).
+    resamples: int = bs.DEFAULT_RESAMPLES
+    seed: int = 0
 
 
 def build(runs: str | Path, *, n_resamples: int = bs.DEFAULT_RESAMPLES, seed: int = 0,
@@ -72,7 +76,7 @@ def build(runs: str | Path, *, n_resamples: int = bs.DEFAULT_RESAMPLES, seed: in
     """Score every record under ``runs`` and aggregate per (task, submission)."""
     paths.home()  # a home that cannot be used is one message, not every task "not available"
     records, bad = find_records(runs)
-    board = Board(skipped=[(str(p), why) for p, why in bad])
+    board = Board(skipped=[(str(p), why) for p, why in bad], resamples=n_resamples, seed=seed)
     by_task: dict[str, list[Record]] = {}
     for r in records:
         by_task.setdefault(r.data["task"], []).append(r)
@@ -289,7 +293,8 @@ def _json(board: Board) -> dict[str, Any]:
                       "classes": list(spec.classes), "primary_metric": spec.primary_metric,
                       "paper_metric": PAPER_METRIC, "conventions": tb.conventions,
                       "n_folds": tb.task.n_folds, "submissions": subs, "reference": ref})
-    return {"tasks": tasks, "skipped": [{"record": p, "why": w} for p, w in board.skipped]}
+    return {"tasks": tasks, "skipped": [{"record": p, "why": w} for p, w in board.skipped],
+            "bootstrap": {"resamples": board.resamples, "seed": board.seed}}
 
 
 _SORT_JS = """
@@ -494,6 +499,23 @@ def load_stored(out: str | Path) -> dict[str, Any]:
     return stored
 
 
+def stored_bootstrap(out: str | Path) -> tuple[int, int] | None:
+    """The (resamples, seed) the stored ``leaderboard.json`` (:func:`load_stored`) was computed
+    with; None for a board written before they were stored (``--check`` then uses the
+    options given, as before)."""
+    path = Path(out) / "leaderboard.json"
+    settings = load_stored(out).get("bootstrap")
+    if settings is None:
+        return None
+    if not isinstance(settings, dict) or not all(
+            isinstance(settings.get(k), int) and not isinstance(settings.get(k), bool)
+            for k in ("resamples", "seed")):
+        raise InputError(f"its 'bootstrap' is {settings!r}, not {{\"resamples\": N, "
+                         "\"seed\": S}", file=path,
+                         fix="regenerate it with serbench leaderboard")
+    return settings["resamples"], settings["seed"]
+
+
 def check(board: Board, out: str | Path, tolerance: float = 2e-6) -> tuple[int, list[str]]:
     """Compare freshly recomputed scores with the stored ``leaderboard.json``.
 
@@ -505,6 +527,8 @@ def check(board: Board, out: str | Path, tolerance: float = 2e-6) -> tuple[int, 
     """
     stored = load_stored(out)
     fresh = json.loads(json.dumps(_json(board)))
+    if "bootstrap" not in stored:  # written before the settings were stored: not compared
+        del fresh["bootstrap"]
     stored["tasks"] = [t for t in stored["tasks"] if t["task"] not in board.unavailable]
     # records of a task not prepared here are listed as skipped only in the recomputed board
     fresh["skipped"] = [x for x in fresh["skipped"]

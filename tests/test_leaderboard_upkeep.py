@@ -53,6 +53,9 @@ def test_replace_removes_the_plots_of_dropped_rows_and_keeps_other_files(home, t
     res = serbench("leaderboard", "--runs", str(runs / "a"), "--out", str(board), "--replace",
                    "--resamples", "20", home=home)
     assert res.returncode == 0, res.stderr
+    # the dropped row is named, once: beta's records are under runs/b, not passed
+    assert " ".join(res.stderr.split()).count(
+        "--replace dropped 1 row(s) of the stored leaderboard, and their plots: demo/beta") == 1
     assert plots(board) == {"demo__alpha__3x3.svg", "demo__alpha__confusion.svg",
                             "demo__per_class_f1.svg", "my-figure.svg", "demo__beta__3x3.svg.orig"}
     assert (board / "notes.txt").read_text() == "mine"
@@ -158,3 +161,38 @@ def test_out_folder_of_other_files_is_refused(home, tmp_path: Path):
     grid.build_leaderboard(board / "runs", board, resamples=20)
     (board / "ablation").mkdir()  # as in the committed leaderboard/
     assert lb.guard_out(board, runs) == {("demo", "prior"), ("demo", "")}
+
+
+def test_check_uses_the_stored_bootstrap_settings(home, tmp_path: Path):
+    """leaderboard.json records the resamples and seed its intervals used; --check recomputes
+    with them, refuses other ones given explicitly, and a board that records none is checked
+    with the options as before."""
+    import json
+
+    demo = load_task("demo")
+    runs, board = tmp_path / "runs", tmp_path / "board"
+    make_runs(demo, runs, "alpha", prior, rules=("AR",))
+    res = serbench("leaderboard", "--runs", str(runs), "--out", str(board), "--resamples", "20",
+                   "--seed", "3", home=home)
+    assert res.returncode == 0, res.stderr
+    stored = json.loads((board / "leaderboard.json").read_text())
+    assert set(stored) == {"bootstrap", "skipped", "tasks"}
+    assert stored["bootstrap"] == {"resamples": 20, "seed": 3}
+    res = serbench("leaderboard", "--check", "--runs", str(runs), "--out", str(board), home=home)
+    assert res.returncode == 0, res.stderr
+    assert "leaderboard matches" in res.stdout
+    res = serbench("leaderboard", "--check", "--runs", str(runs), "--out", str(board),
+                   "--resamples", "21", "--seed", "3", home=home)
+    assert res.returncode == 2
+    msg = one_message(res)
+    assert "computed with --resamples 20 --seed 3, and --check was asked for --resamples 21" \
+        in msg and "leave out --resamples" in msg
+    # a board written before the settings were stored: checked with the options given
+    del stored["bootstrap"]
+    (board / "leaderboard.json").write_text(json.dumps(stored))
+    res = serbench("leaderboard", "--check", "--runs", str(runs), "--out", str(board),
+                   "--resamples", "20", "--seed", "3", home=home)
+    assert res.returncode == 0, res.stderr
+    res = serbench("leaderboard", "--check", "--runs", str(runs), "--out", str(board),
+                   "--resamples", "21", "--seed", "3", home=home)
+    assert res.returncode == 1 and "ci95" in res.stderr

@@ -1,6 +1,8 @@
 """Task definitions: YAML validation, frozen manifests, fingerprints, splits."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -158,8 +160,6 @@ def test_an_empty_task_file_says_it_is_empty(tmp_path: Path):
 def test_unknown_aggregation_key_is_one_message_through_the_cli(tasks_dir: Path, home: Path):
     """The file, the unknown key and the allowed keys (from AGGREGATION_KEYS), exit 2."""
     import os
-    import subprocess
-    import sys
 
     from serbench.tasks.spec import AGGREGATION_KEYS, DS_WORKERS
 
@@ -206,3 +206,57 @@ def test_cooccurrence_uses_training_ratings_only(tiny: Path):
     p = fold_penalty_matrix(task, 1)
     off = expected[~np.eye(3, dtype=bool)].max()
     np.testing.assert_allclose(p[0, 1], 1 - expected[0, 1] / off)
+
+
+def _freeze_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "serbench.cli", "tasks", "freeze", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_refreeze_refuses_a_different_build_without_a_version_bump(
+        tiny: Path, tasks_dir: Path, tmp_path: Path):
+    tdir = tasks_dir / "tiny"
+    files = {f: (tdir / f).read_bytes() for f in ("manifest.csv", "fingerprint.json")}
+    frozen = json.loads(files["fingerprint.json"])
+    assert frozen["version"] == 1  # the freeze records the task version it froze
+    # The same source again: a no-op that says so, every byte kept.
+    res = _freeze_cli("tiny", "--source", str(tiny))
+    assert res.returncode == 0, res.stderr
+    assert "nothing written" in res.stdout
+    assert {f: (tdir / f).read_bytes() for f in files} == files
+    # A source with one clip missing: refused, nothing written.
+    short = write_release(tmp_path / "short", {k: v for k, v in VOTES.items() if k != "S4_u2"})
+    res = _freeze_cli("tiny", "--source", str(short))
+    assert res.returncode == 2
+    msg = res.stdout + res.stderr
+    assert "Traceback" not in msg
+    assert "task tiny is already frozen (version 1)" in msg
+    assert f"fingerprint {frozen['fingerprint'][:12]} frozen" in msg
+    assert "raise `version:`" in msg and "(now 1)" in msg
+    assert {f: (tdir / f).read_bytes() for f in files} == files
+    # Raising the version freezes the new build.
+    spec = yaml.safe_load((tdir / "task.yaml").read_text())
+    (tdir / "task.yaml").write_text(yaml.safe_dump({**spec, "version": 2}))
+    res = _freeze_cli("tiny", "--source", str(short))
+    assert res.returncode == 0, res.stderr
+    new = json.loads((tdir / "fingerprint.json").read_text())
+    assert new["version"] == 2 and new["fingerprint"] != frozen["fingerprint"]
+    assert f"{new['fingerprint'][:12]} built" in msg  # the refusal named the new build
+    assert "S4_u2" not in (tdir / "manifest.csv").read_text()
+
+
+def test_refreeze_of_an_unversioned_fingerprint_needs_force(
+        tiny: Path, tasks_dir: Path, tmp_path: Path):
+    tdir = tasks_dir / "tiny"
+    legacy = json.loads((tdir / "fingerprint.json").read_text())
+    del legacy["version"]  # written before freeze recorded versions
+    (tdir / "fingerprint.json").write_text(json.dumps(legacy))
+    short = write_release(tmp_path / "short", {k: v for k, v in VOTES.items() if k != "S4_u2"})
+    res = _freeze_cli("tiny", "--source", str(short))
+    assert res.returncode == 2
+    assert "a version not recorded" in res.stderr and "--force" in res.stderr
+    assert json.loads((tdir / "fingerprint.json").read_text()) == legacy
+    res = _freeze_cli("tiny", "--source", str(short), "--force")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tdir / "fingerprint.json").read_text())["fingerprint"] != \
+        legacy["fingerprint"]

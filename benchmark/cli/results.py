@@ -129,12 +129,40 @@ def score(
         raise typer.Exit(1)
 
 
+def _check_settings(stored: tuple[int, int] | None, resamples: int | None, seed: int | None,
+                    file: Path) -> tuple[int | None, int | None]:
+    """The bootstrap settings ``--check`` recomputes with: the stored board's, unless it records
+    none (then the options, as given); options given that differ from the stored ones are
+    refused, since every interval would differ for that reason alone."""
+    from ..errors import InputError
+
+    if stored is None:
+        return resamples, seed
+    asked = {"--resamples": resamples, "--seed": seed}
+    differ = {k: (v, s) for (k, v), s in zip(asked.items(), stored, strict=True)
+              if v is not None and v != s}
+    if differ:
+        raise InputError(
+            "the stored leaderboard was computed with --resamples {} --seed {}, and --check was "
+            "asked for {}: every interval would differ for that alone".format(
+                *stored, " ".join(f"{k} {v}" for k, (v, _) in differ.items())),
+            file=file,
+            fix="leave out " + " and ".join(differ) + " to check with the stored settings, or "
+                "regenerate the board with the new ones (serbench leaderboard "
+                + " ".join(f"{k} {v}" for k, (v, _) in differ.items()) + ")")
+    return stored
+
+
 def leaderboard(
     runs: Annotated[Path, typer.Option(help="Folder of run records.")] = Path("leaderboard/runs"),
     out_dir: Annotated[Path, typer.Option("--out", help="Where to write the leaderboard.")] =
     Path("leaderboard"),
-    resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = 1000,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap.")] = 0,
+    resamples: Annotated[int | None, typer.Option(
+        min=1, help="Bootstrap resamples [default: 1000; with --check, the stored board's]."
+    )] = None,
+    seed: Annotated[int | None, typer.Option(
+        min=0, help="Seed of the bootstrap [default: 0; with --check, the stored board's]."
+    )] = None,
     check_: Annotated[bool, typer.Option(
         "--check", help="Recompute every score from the stored predictions and compare with "
                         "the stored leaderboard.json; write nothing, exit 1 on any difference."
@@ -155,6 +183,8 @@ def leaderboard(
                          fix="pass the folder of run records (serbench run --runs)")
     if check_:
         lb.load_stored(out_dir)  # a missing or malformed stored board: exit 2 before scoring
+        resamples, seed = _check_settings(lb.stored_bootstrap(out_dir), resamples, seed,
+                                          out_dir / "leaderboard.json")
     else:
         writable(out_dir, "--out")
         lb.guard_out(out_dir, runs)  # refuse a folder of other files before scoring anything
@@ -166,7 +196,8 @@ def leaderboard(
                     console=err, transient=True)
     with progress:
         handle = progress.add_task("score", total=n)
-        board = build_leaderboard(runs, None, resamples=resamples, seed=seed,
+        board = build_leaderboard(runs, None, resamples=1000 if resamples is None else resamples,
+                                  seed=0 if seed is None else seed,
                                   progress=lambda: progress.advance(handle))
     for name, why in board.unavailable.items():
         err.print(f"[yellow]task {escape(name)} not available here[/]: {escape(why)}")
@@ -186,7 +217,11 @@ def leaderboard(
             out.print(f"not checked: {', '.join(sorted(board.unavailable))} (prepare the task "
                       "to check its rows)")
         return
+    gone = lb.dropped_rows(board, lb.stored_rows(out_dir)) if replace else []
     files = lb.write(board, out_dir, replace=replace)
+    if gone:  # --replace: the rows (and their plots) it dropped, named
+        err.print(f"[yellow]--replace dropped {len(gone)} row(s) of the stored leaderboard, "
+                  f"and their plots[/]: {escape(', '.join(gone))}")
     out.print(f"wrote {len(files)} files to {escape(str(out_dir))} ({len(board.tasks)} task(s), "
               f"{sum(len(t.aggregates) for t in board.tasks)} submission(s))")
     for became, line in lb.partial_messages(board, was_complete):  # shown — on the board

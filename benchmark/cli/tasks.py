@@ -218,16 +218,26 @@ def tasks_verify(
 def tasks_freeze(
     task: Annotated[str, typer.Argument(help="Task name.")],
     source: Annotated[Path | None, typer.Option(help="Folder of the corpus release.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Overwrite a frozen task with a different build even though the "
+                        "version in task.yaml is not above the frozen one (only for a "
+                        "fingerprint.json that records no version).")] = False,
 ) -> None:
-    """(Maintainers) write the task's manifest.csv and fingerprint.json from a source."""
+    """(Maintainers) write the task's manifest.csv and fingerprint.json from a source.
+
+    A frozen task whose build differs is refused (exit 2) unless `version:` in task.yaml
+    was raised above the frozen version; an identical build writes nothing."""
     from ..tasks import freeze
 
     existing(source, "--source")
-    built = freeze(task, source)
-    out.print(
-        f"froze {task}: fingerprint {built.fingerprint['fingerprint'][:12]}, "
-        f"{len(built.counts.ids)} utterances"
-    )
+    built, written = freeze(task, source, force=force)
+    fp = built.fingerprint["fingerprint"][:12]
+    if not written:
+        out.print(f"{task} is already frozen with this build (fingerprint {fp}, "
+                  f"{len(built.counts.ids)} utterances): nothing written")
+        return
+    out.print(f"froze {task} v{built.spec.version}: fingerprint {fp}, "
+              f"{len(built.counts.ids)} utterances")
 
 
 @tasks_app.command("truth")

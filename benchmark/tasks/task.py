@@ -451,12 +451,52 @@ def provenance(name: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def freeze(name: str, source: str | Path | None = None) -> Task:
-    """Write ``manifest.csv`` and ``fingerprint.json`` for a task from a source (maintainers)."""
+def freeze(name: str, source: str | Path | None = None, *,
+           force: bool = False) -> tuple[Task, bool]:
+    """Write ``manifest.csv`` and ``fingerprint.json`` for a task from a source (maintainers).
+
+    Returns the built task and whether anything was written.  A frozen task is a
+    contract other labs check their builds against, so a build that differs from
+    it is refused (nothing written) unless ``version:`` in task.yaml is above the
+    version recorded in ``fingerprint.json`` (a new version, on purpose) or
+    ``force`` is given (for a ``fingerprint.json`` written before versions were
+    recorded, whose version cannot be compared).  An identical build writes
+    nothing.
+    """
     spec = get_spec(name)
     table, _, truth = build_ratings(spec, source)
     task = Task(spec, table, truth)
     tdir = task_dir(name)
+    manifest_text = task.manifest.to_csv(index=False, lineterminator="\n")
+    old = frozen_fingerprint(spec)
+    if old is not None:
+        old_manifest = tdir / "manifest.csv"
+        same = (old.get("fingerprint") == task.fingerprint["fingerprint"]
+                and old_manifest.exists() and old_manifest.read_text() == manifest_text)
+        if same:
+            return task, False
+        _check_refreeze(spec, old, task.fingerprint["fingerprint"], tdir, force=force)
     mf.write_manifest(tdir / "manifest.csv", task.manifest)
-    atomic.write_json(tdir / "fingerprint.json", task.fingerprint)
-    return task
+    atomic.write_json(tdir / "fingerprint.json", {**task.fingerprint, "version": spec.version})
+    return task, True
+
+
+def _check_refreeze(spec: TaskSpec, old: dict[str, Any], new: str, tdir: Path, *,
+                    force: bool) -> None:
+    """Refuse to overwrite a frozen task with a different build without a version bump."""
+    recorded = old.get("version")
+    if force or (isinstance(recorded, int) and spec.version > recorded):
+        return
+    was = fpr.short(str(old.get("fingerprint", "")))
+    what = (f"fingerprint {was} frozen, {fpr.short(new)} built" if was != fpr.short(new)
+            else f"fingerprint {was} unchanged but the split manifest differs")
+    at = (f"version {recorded}" if recorded is not None
+          else "a version not recorded in fingerprint.json")
+    fix = ("check that --source is the complete corpus release the task was frozen on; to "
+           f"freeze a new version on purpose, raise `version:` in {tdir / 'task.yaml'} "
+           f"(now {spec.version})")
+    fix += (" and run again" if recorded is not None
+            else " and pass --force (this fingerprint.json predates recorded versions)")
+    raise InputError(
+        f"task {spec.name} is already frozen ({at}) and this build differs ({what}); "
+        "nothing was written", file=tdir / "fingerprint.json", fix=fix)
