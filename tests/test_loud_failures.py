@@ -432,7 +432,7 @@ def test_score_scores_the_good_records_and_exits_1_on_a_stale_one(home: Path, tm
     stale.write_text(_json.dumps(rec))
     res = serbench("score", str(runs), "--resamples", "20", home=home)
     assert res.returncode == 1, res.stdout + res.stderr
-    assert "fold 1" in res.stdout and "refused" in res.stderr
+    assert "fold 1" in res.stdout and "skipped" in res.stderr
     assert "record was made on task fingerprint 000000000000" in " ".join(res.stderr.split())
     assert res.stderr.count(str(stale)) == 1  # the record's path is not repeated in its line
     assert "Traceback" not in res.stderr
@@ -748,3 +748,40 @@ def test_a_misspelt_submission_name_gets_a_suggestion():
         with pytest.raises(Err, match=re.escape(f"unknown submission {typo!r} (did you mean "
                                                 "'blstm-fc'?)")):
             plugins.resolve(typo)
+
+
+def test_score_and_leaderboard_both_exit_1_on_unreadable_records(home: Path, tmp_path: Path):
+    """A record that cannot be read (invalid JSON, a seed that is not a number, a JSON list)
+    is a failure found for ``score DIR`` as for ``leaderboard``: listed as skipped, the good
+    records scored, exit 1 (text and --json alike)."""
+    import json as _json
+
+    from runs_fixture import make_runs, prior
+
+    from serbench.tasks import load_task
+
+    runs = tmp_path / "runs"
+    make_runs(load_task("demo"), runs, "prior", prior, rules=("AR",), folds=(1, 2, 3, 4))
+    cells = runs / "demo" / "prior"
+    broken = {2: "{bad", 3: None, 4: "[1, 2]"}
+    for fold, text in broken.items():
+        path = cells / f"fold{fold}-AR-seed0" / "record.json"
+        if text is None:
+            rec = _json.loads(path.read_text())
+            rec["seed"] = "zero"
+            text = _json.dumps(rec)
+        path.write_text(text)
+    res = serbench("score", str(cells), "--resamples", "20", home=home)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "fold 1" in res.stdout and "Traceback" not in res.stderr
+    assert res.stderr.count("skipped") == 3 and "refused" not in res.stderr, res.stderr
+    assert "3 of 4 record(s)" in " ".join(res.stderr.split())
+    res = serbench("score", str(cells), "--resamples", "20", "--json", home=home)
+    assert res.returncode == 1, res.stdout + res.stderr
+    got = _json.loads(res.stdout)
+    assert len(got["cells"]) == 1 and len(got["skipped"]) == 3
+    assert {Path(s["record"]).parent.name for s in got["skipped"]} == \
+        {f"fold{f}-AR-seed0" for f in broken}
+    res = serbench("leaderboard", "--runs", str(runs), "--out", str(tmp_path / "board"),
+                   "--resamples", "20", home=home)
+    assert res.returncode == 1 and res.stderr.count("skipped") == 3, res.stdout + res.stderr

@@ -91,11 +91,14 @@ def score(
             refused.append((r.path, exc))
     if not scored:  # nothing could be scored: the first reason is the message (exit 2)
         raise refused[0][1]
+    # unreadable records and records refused by scoring are one kind for the user, as in
+    # ``serbench leaderboard``: "skipped", and a failure found (exit 1)
+    skipped = sorted([(p, w) for p, w in bad]
+                     + [(p, reason(e, p).splitlines()[0]) for p, e in refused])
     if json_out:
         print_json({"cells": [s.as_json() for s in scored],
-                    "skipped": [{"record": str(p), "why": w} for p, w in bad],
-                    "refused": [{"record": str(p), "why": reason(e, p)} for p, e in refused]})
-        if refused:
+                    "skipped": [{"record": str(p), "why": w} for p, w in skipped]})
+        if skipped:
             raise typer.Exit(1)
         return
     for s in scored:
@@ -120,12 +123,11 @@ def score(
         for why in sorted({f"{m}: {w}" for notes in s.notes.values() for m, w in notes.items()
                            if m in shown}):
             out.print(f"[dim]n/a, {escape(why)}[/]")
-    for p, why in bad:
+    for p, why in skipped:
         err.print(f"[yellow]skipped[/] {escape(str(p))}: {escape(why)}")
-    for p, problem in refused:
-        err.print(f"[red]refused[/] {escape(str(p))}: {escape(reason(problem, p))}")
-    if refused:
-        err.print(f"{len(refused)} of {len(records)} record(s) could not be scored")
+    if skipped:
+        err.print(f"{len(skipped)} of {len(records) + len(bad)} record(s) under "
+                  f"{escape(str(run_dir))} could not be scored (listed above)")
         raise typer.Exit(1)
 
 
