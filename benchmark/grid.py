@@ -48,6 +48,18 @@ class GridResult:
     #: hold rows of a task that is not prepared here, which rewriting would drop).
     written: str | None = None
     not_written: str | None = None
+    #: After writing: one line per partial row of the board, and whether it *became* partial
+    #: (:func:`serbench.leaderboard.partial_messages`), as ``serbench leaderboard`` shows them.
+    partial: list[tuple[bool, str]] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        """Records under ``runs`` that could not be read or scored, left out of the board
+        (path, why); records of a task not prepared here are in ``board.unavailable``."""
+        if self.board is None:
+            return []
+        return [(p, why) for p, why in self.board.skipped
+                if not why.startswith("task not available")]
 
     @property
     def failed(self) -> list[CellResult]:
@@ -69,7 +81,9 @@ class GridResult:
             "task": r.task.spec.name, "submission": r.label, "plugin": r.cls.name,
             "config": r.recorded_config, "device": r.device, "executor": self.executor,
             "runs": str(r.runs), "counts": self.counts(), "notes": self.notes,
-            "leaderboard": {"written": self.written, "not_written": self.not_written},
+            "leaderboard": {"written": self.written, "not_written": self.not_written,
+                            "skipped": [{"record": p, "why": w} for p, w in self.skipped],
+                            "partial": [line for _became, line in self.partial]},
             "cells": [{"fold": c.key.fold, "train_rule": c.key.train_rule, "seed": c.key.seed,
                        "status": c.status, "message": c.message, "seconds": round(c.seconds, 3),
                        "folder": str(c.key.folder(r.runs))} for c in self.cells],
@@ -169,8 +183,10 @@ def run(task: str | Task = "demo", submission: str | type[Submission] = "blstm-f
             writable(Path(folder), option)
     from . import leaderboard as lb
 
+    was_complete: set[tuple[str, str, str]] = set()
     if out is not None:
         lb.guard_out(Path(out), runs)  # other files there: refused before any cell runs
+        was_complete = lb.stored_complete(Path(out))
     ex = make(executor, address=address, cpus_per_cell=cpus_per_cell, jobs=jobs) \
         if isinstance(executor, str) else executor
     try:
@@ -192,6 +208,7 @@ def run(task: str | Task = "demo", submission: str | type[Submission] = "blstm-f
         try:
             lb.write(result.board, Path(out))
             result.written = str(out)
+            result.partial = lb.partial_messages(result.board, was_complete)
         except lb.WouldDropRows as exc:  # the cells are recorded; the stored board is kept
             result.not_written = str(exc)
     return result

@@ -226,10 +226,13 @@ class Runner:
         try:
             rec = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            self.broken[key] = f"its record was unreadable ({type(exc).__name__})"
+            self.broken[key] = f"its record was unreadable ({type(exc).__name__}: {exc})"
             return False
-        if not isinstance(rec, dict) or \
-                rec.get("task_fingerprint") != self.task.fingerprint["fingerprint"]:
+        if not isinstance(rec, dict):
+            self.broken[key] = f"its record was unreadable (a JSON {type(rec).__name__}, " \
+                               "not an object)"
+            return False
+        if rec.get("task_fingerprint") != self.task.fingerprint["fingerprint"]:
             return False
         if not isinstance(rec.get("config") or {}, dict):
             self.broken[key] = "its record's config was not a mapping"
@@ -243,6 +246,10 @@ class Runner:
                 "or delete that run folder")
         try:
             record = read_record(path)
+        except InputError as exc:
+            self.broken[key] = f"its record was unreadable ({exc.problem})"
+            return False
+        try:
             read_predictions(record.predictions_path, self.task.spec.classes,
                              self.task.split(key.fold, "test", "AR").ids)
         except InputError as exc:

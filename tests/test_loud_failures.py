@@ -785,3 +785,39 @@ def test_score_and_leaderboard_both_exit_1_on_unreadable_records(home: Path, tmp
     res = serbench("leaderboard", "--runs", str(runs), "--out", str(tmp_path / "board"),
                    "--resamples", "20", home=home)
     assert res.returncode == 1 and res.stderr.count("skipped") == 3, res.stdout + res.stderr
+
+
+def test_run_names_a_broken_record_and_reports_the_records_it_could_not_score(
+        home: Path, tmp_path: Path):
+    """``run`` into a folder with broken records: a cell of its grid whose record was
+    unreadable is recomputed and said so (not "broken predictions"); a broken record outside
+    its grid is listed as skipped after the board is written, with the partial rows, as
+    ``serbench leaderboard`` does, and is a failure found (exit 1)."""
+    import json as _json
+
+    plugin = tmp_path / "failing.py"
+    plugin.write_text(FAILING)
+    runs, board = tmp_path / "runs", tmp_path / "board"
+    base = ("run", "--submission", str(plugin), "--config", "mode=uniform", "--folds", "1",
+            "--rules", "AR", "--runs", str(runs), "--out", str(board), "--resamples", "20",
+            "--device", "cpu")
+    res = serbench(*base, "--seeds", "0,1", home=home)
+    assert res.returncode == 0, res.stdout + res.stderr
+    cells = runs / "demo" / "failing"
+    mine = cells / "fold1-AR-seed0" / "record.json"
+    rec = _json.loads(mine.read_text())
+    rec["seed"] = "zero"
+    mine.write_text(_json.dumps(rec))
+    other = cells / "fold1-AR-seed1" / "record.json"
+    other.write_text("[1, 2]")
+    res = serbench(*base, "--seeds", "0", home=home)
+    assert res.returncode == 1, res.stdout + res.stderr
+    text = " ".join(res.stderr.split())
+    assert "recomputed fold 1 AR seed 0: its record was unreadable" in text
+    assert "broken predictions" not in res.stdout + res.stderr
+    assert f"skipped {other}" in text and text.count("skipped") == 1
+    assert "partial row demo: failing, trained on AR" in text
+    assert "1 record(s) under" in text and "Traceback" not in text
+    assert _json.loads(mine.read_text())["seed"] == 0  # the cell of the grid is recomputed
+    got = _json.loads(serbench(*base, "--seeds", "0", "--json", home=home).stdout)
+    assert [s["record"] for s in got["leaderboard"]["skipped"]] == [str(other)]

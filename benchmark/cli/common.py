@@ -231,7 +231,8 @@ def cell_counts(counts: dict[str, int]) -> str:
     if counts.get("busy"):
         text += f", {counts['busy']} left to another run working in the same folder"
     if counts.get("recomputed"):
-        text += f", {counts['recomputed']} recomputed (broken predictions)"
+        text += f", {counts['recomputed']} recomputed (what was broken is " \
+                "named below)"
     return text + f", {counts['failed']} failed"
 
 

@@ -104,7 +104,8 @@ def run(
     With no arguments: the demo task with the blstm-fc baseline, 3 seeds, end to end.
     Cells already recorded in --runs are kept (the run resumes): inside the
     repository checkout that is the committed results, so pass --runs DIR to train afresh.
-    Exit status: 0 when every cell is done, 1 when a cell failed, 2 on bad input.
+    Exit status: 0 when every cell is done, 1 when a cell failed or a record under --runs could
+    not be scored (listed as skipped, as serbench leaderboard does), 2 on bad input.
     """
     from ..params import parse_items
 
@@ -144,17 +145,23 @@ def run(
     if json_out:
         print_json(result.as_json() | {"seconds": round(time.perf_counter() - t0, 1)})
     else:
+        from .results import not_scored, partial_lines, skipped_records
+
         out.print(f"cells: {cell_counts(result.counts())}")
         report_cells(cells, runs)
         if result.board is not None:
             _three_by_three(result.board, task, runner.label, runs)
+            skipped_records(result.board)  # as serbench leaderboard shows them
             if result.written:
                 out.print(f"leaderboard written to {escape(str(out_dir))}")
+                partial_lines(result.partial)
             else:
                 err.print("[yellow]leaderboard not rewritten[/]: "
                           f"{escape(str(result.not_written))}")
+            if result.skipped:
+                not_scored(result.skipped, runs, bool(result.written))
         out.print(f"wall time {time.perf_counter() - t0:.1f} s")
-    if result.failed:
+    if result.failed or result.skipped:  # a record that could not be scored: a failure found
         raise typer.Exit(1)
 
 

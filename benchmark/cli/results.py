@@ -201,11 +201,7 @@ def leaderboard(
         board = build_leaderboard(runs, None, resamples=1000 if resamples is None else resamples,
                                   seed=0 if seed is None else seed,
                                   progress=lambda: progress.advance(handle))
-    for name, why in board.unavailable.items():
-        err.print(f"[yellow]task {escape(name)} not available here[/]: {escape(why)}")
-    broken = [(p, why) for p, why in board.skipped if not why.startswith("task not available")]
-    for p, why in broken:
-        err.print(f"[yellow]skipped[/] {escape(str(p))}: {escape(why)}")
+    broken = skipped_records(board)
     if check_:
         compared, diffs = lb.check(board, out_dir)
         if diffs:
@@ -226,12 +222,35 @@ def leaderboard(
                   f"and their plots[/]: {escape(', '.join(gone))}")
     out.print(f"wrote {len(files)} files to {escape(str(out_dir))} ({len(board.tasks)} task(s), "
               f"{sum(len(t.aggregates) for t in board.tasks)} submission(s))")
-    for became, line in lb.partial_messages(board, was_complete):  # shown — on the board
-        err.print(f"[yellow]{escape(line)}[/]" if became else escape(line))
+    partial_lines(lb.partial_messages(board, was_complete))
     if broken:  # written without them (README lists them), but a failure found: exit 1
-        err.print(f"{len(broken)} record(s) under {escape(str(runs))} could not be scored and "
-                  "are left out of the leaderboard (listed above and in its README)")
+        not_scored(broken, runs)
         raise typer.Exit(1)
+
+
+def skipped_records(board: Any) -> list[tuple[str, str]]:
+    """Print the tasks not prepared here and the records that could not be read or scored
+    (``skipped PATH: why``); return those records (a failure found, exit 1, after writing)."""
+    for name, why in board.unavailable.items():
+        err.print(f"[yellow]task {escape(name)} not available here[/]: {escape(why)}")
+    broken = [(p, why) for p, why in board.skipped if not why.startswith("task not available")]
+    for p, why in broken:
+        err.print(f"[yellow]skipped[/] {escape(str(p))}: {escape(why)}")
+    return broken
+
+
+def partial_lines(messages: list[tuple[bool, str]]) -> None:
+    """The rows shown — on the written board (:func:`serbench.leaderboard.partial_messages`);
+    a row that became partial is highlighted."""
+    for became, line in messages:
+        err.print(f"[yellow]{escape(line)}[/]" if became else escape(line))
+
+
+def not_scored(broken: list[tuple[str, str]], runs: Path, written: bool = True) -> None:
+    """The closing line when records could not be scored (left out of the written board)."""
+    err.print(f"{len(broken)} record(s) under {escape(str(runs))} could not be scored"
+              + (" and are left out of the leaderboard (listed above and in its README)"
+                 if written else " (listed above)"))
 
 
 def compare(
