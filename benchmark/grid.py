@@ -178,30 +178,44 @@ def run(task: str | Task = "demo", submission: str | type[Submission] = "blstm-f
     kernels (None: on CPU, where they cost nothing; fast kernels on GPU).  ``jobs``: CPU
     cells the local executor computes at once (None: the CPU cores over ``cpus_per_cell``).
     """
-    for folder, option in ((runs, "--runs"), (out, "--out")):
-        if folder is not None:
-            writable(Path(folder), option)
-    from . import leaderboard as lb
+    from .errors import SerbenchError
 
-    was_complete: set[tuple[str, str, str]] = set()
-    if out is not None:
-        lb.guard_out(Path(out), runs)  # other files there: refused before any cell runs
-        was_complete = lb.stored_complete(Path(out))
-    ex = make(executor, address=address, cpus_per_cell=cpus_per_cell, jobs=jobs) \
-        if isinstance(executor, str) else executor
-    try:
-        runner = grid_runner(task, submission, config, executor=ex, device=device, runs=runs,
-                             label=name, cell_timeout=cell_timeout, save_models=save_models,
-                             load_models=load_models, allow_missing_audio=allow_missing_audio,
-                             deterministic=deterministic)
-        keys = runner.cells(list(folds) if folds else None, list(rules) if rules else None,
-                            list(seeds))
-        runner.check_saved_models(keys)  # --load-models: every model is there, or exit 2 now
-        hooks = hooks or Hooks()
-        hooks.plan(runner, keys, sum(runner.is_done(k) for k in keys))
-        cells = run_cells(runner, keys, ex, hooks)
-    finally:
-        ex.close()
+    folders = [Path(f) for f in (runs, out) if f is not None]
+    made = [top for f in folders if (top := _first_missing(f)) is not None]
+    try:  # a refusal before any record is written leaves no folder this call made behind
+        for folder, option in ((runs, "--runs"), (out, "--out")):
+            if folder is not None:
+                writable(Path(folder), option, create=False)
+        from . import leaderboard as lb
+
+        was_complete: set[tuple[str, str, str]] = set()
+        if out is not None:
+            lb.guard_out(Path(out), runs)  # other files there: refused before any cell runs
+            was_complete = lb.stored_complete(Path(out))
+        ex = make(executor, address=address, cpus_per_cell=cpus_per_cell, jobs=jobs) \
+            if isinstance(executor, str) else executor
+        try:
+            runner = grid_runner(task, submission, config, executor=ex, device=device,
+                                 runs=runs, label=name, cell_timeout=cell_timeout,
+                                 save_models=save_models, load_models=load_models,
+                                 allow_missing_audio=allow_missing_audio,
+                                 deterministic=deterministic)
+            keys = runner.cells(list(folds) if folds else None,
+                                list(rules) if rules else None, list(seeds))
+            runner.check_saved_models(keys)  # --load-models: every model is there, or exit 2
+            for folder in folders:  # every check that needs no cell passed: make them now
+                writable(folder, "--runs" if folder == Path(runs) else "--out")
+            made += [top for k in keys if (top := _first_missing(k.folder(runner.runs)))
+                     is not None]
+            hooks = hooks or Hooks()
+            hooks.plan(runner, keys, sum(runner.is_done(k) for k in keys))
+            cells = run_cells(runner, keys, ex, hooks)
+        finally:
+            ex.close()
+    except SerbenchError:
+        for top in made:
+            _remove_if_unused(top)
+        raise
     result = GridResult(runner, cells, executor=ex.name)
     if out is not None:
         result.board = build_leaderboard(runs, None, resamples=resamples)
@@ -212,6 +226,32 @@ def run(task: str | Task = "demo", submission: str | type[Submission] = "blstm-f
         except lb.WouldDropRows as exc:  # the cells are recorded; the stored board is kept
             result.not_written = str(exc)
     return result
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The topmost of ``folder`` and the folders above it that do not exist yet (what making
+    ``folder`` would create), or None when it exists."""
+    if folder.exists():
+        return None
+    top = folder
+    while not top.parent.exists() and top.parent != top:
+        top = top.parent
+    return top
+
+
+def _remove_if_unused(top: Path) -> None:
+    """Remove ``top``, a folder this run made, when it holds nothing but folders and cell lock
+    files: what a run refused before writing a record leaves (never a record or a file of
+    the user's)."""
+    import shutil
+
+    from .cell import LOCK_FILE
+
+    if not top.is_dir() or top.is_symlink():
+        return
+    if all((p.is_dir() and not p.is_symlink()) or (p.name == LOCK_FILE and p.is_file())
+           for p in top.rglob("*")):
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def build_leaderboard(runs: str | Path = "leaderboard/runs", out: str | Path | None = "leaderboard",

@@ -821,3 +821,45 @@ def test_run_names_a_broken_record_and_reports_the_records_it_could_not_score(
     assert _json.loads(mine.read_text())["seed"] == 0  # the cell of the grid is recomputed
     got = _json.loads(serbench(*base, "--seeds", "0", "--json", home=home).stdout)
     assert [s["record"] for s in got["leaderboard"]["skipped"]] == [str(other)]
+
+
+def test_a_refused_run_leaves_no_folder_behind(home: Path, tmp_path: Path):
+    """A run refused before writing a record (bad option, device, jobs, models folder,
+    submission file, --out of other files, a checkpoint failing its sha256 check) removes the
+    folders it made (--runs, --out, the cell folders and their lock), and keeps what was there."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bad_py = tmp_path / "bad.py"
+    bad_py.write_text("def x(:\n")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "mine.txt").write_text("mine")
+    base = ("run", "--folds", "1", "--seeds", "0", "--rules", "AR", "--config", "max_epochs=1",
+            "--resamples", "20", "--device", "cpu")
+    cases = [("--folds", "0"), ("--device", "tpu"), ("--jobs", "-1"),
+             ("--load-models", str(tmp_path / "nope")), ("--submission", f"{bad_py}:X"),
+             ("--out", str(notes))]
+
+    def refused(i: int, extra: tuple[str, ...]) -> subprocess.CompletedProcess:
+        top = tmp_path / f"new{i}"
+        args = (*base, "--runs", str(top / "runs"), "--out", str(top / "board"), *extra)
+        return serbench(*args, home=home, timeout=120)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda c: refused(*c), enumerate(cases)))
+    for i, (extra, res) in enumerate(zip(cases, results, strict=True)):
+        assert res.returncode == 2, (extra, res.stdout + res.stderr)
+        assert not (tmp_path / f"new{i}").exists(), (extra, list((tmp_path / f"new{i}").rglob("*")))
+    assert [p.name for p in notes.iterdir()] == ["mine.txt"]
+
+    saved = tmp_path / "saved"
+    res = serbench(*base, "--save-models", "--runs", str(saved), "--no-leaderboard", home=home)
+    assert res.returncode == 0, res.stdout + res.stderr
+    (model,) = saved.rglob("model.safetensors")
+    model.write_bytes(model.read_bytes() + b"x")
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    res = serbench(*base, "--load-models", str(saved), "--runs", str(kept), "--out",
+                   str(tmp_path / "board"), home=home)
+    assert res.returncode == 2 and "sha256" in res.stderr, res.stdout + res.stderr
+    assert kept.is_dir() and not list(kept.iterdir()) and not (tmp_path / "board").exists()
