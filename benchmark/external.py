@@ -163,6 +163,16 @@ def check_predictions(task: Task, path: str | Path, *, name: str,
         _fail("empty utterance_id", path, df, empty, "every row names its clip")
     df["utterance_id"] = ids
 
+    if "train_rule" not in df.columns and train_rule not in task.spec.rules:
+        raise InputError(f"--train-rule {train_rule!r} (used because the file has no "
+                         f"train_rule column) is not a training rule of {task.spec.name}",
+                         fix=f"pass one of {', '.join(task.spec.rules)} (upper case), or add "
+                             f"a train_rule column to {path}")
+    if "seed" not in df.columns and (isinstance(seed, bool) or not isinstance(seed, int)
+                                     or seed < 0):
+        raise InputError(f"--run-seed {seed!r} (used because the file has no seed column) is "
+                         "not a non-negative integer",
+                         fix=f"pass e.g. --run-seed 0, or add a seed column to {path}")
     rules = df["train_rule"].astype(str).str.strip() if "train_rule" in df.columns else \
         pd.Series(train_rule, index=df.index)
     bad = ~rules.isin(task.spec.rules).to_numpy()

@@ -863,3 +863,29 @@ def test_a_refused_run_leaves_no_folder_behind(home: Path, tmp_path: Path):
                    str(tmp_path / "board"), home=home)
     assert res.returncode == 2 and "sha256" in res.stderr, res.stdout + res.stderr
     assert kept.is_dir() and not list(kept.iterdir()) and not (tmp_path / "board").exists()
+
+
+def test_score_names_the_option_when_a_predictions_file_takes_its_value(home: Path,
+                                                                          tmp_path: Path):
+    """--train-rule / --run-seed fill the columns a predictions file lacks: a wrong value is
+    the option's mistake, named as such, not a row of the file to edit."""
+    import pandas as pd
+
+    from serbench.tasks import load_task
+
+    task = load_task("demo")
+    ids = task.split(1, "test", "AR").ids
+    preds = pd.DataFrame({"utterance_id": ids, "fold": 1})
+    for c in task.spec.classes:
+        preds[f"p_{c}"] = 1 / len(task.spec.classes)
+    path = tmp_path / "preds.csv"
+    preds.to_csv(path, index=False)
+    base = ("score", str(path), "--task", "demo", "--name", "x", "--fingerprint",
+            task.fingerprint["fingerprint"], "--runs", str(tmp_path / "runs"))
+    for extra, expect in ((("--train-rule", "XX"), "--train-rule 'XX'"),
+                          (("--run-seed", "-1"), "--run-seed -1")):
+        res = serbench(*base, *extra, home=home)
+        assert res.returncode == 2, res.stdout + res.stderr
+        msg = one_block(res)
+        assert expect in msg and "row 2" not in msg, msg
+    assert not (tmp_path / "runs").exists()
