@@ -506,7 +506,9 @@ class Runner:
         if self.load_models is None:
             return
         if not self.load_models.is_dir():
-            raise InputError(f"--load-models {self.load_models}: no such folder",
+            given = f"--load-models {self.load_models}"
+            raise InputError(f"{given} is a file, not a folder" if self.load_models.exists()
+                             else f"{given}: no such folder",
                              fix="pass the --runs folder of an earlier run made with "
                                  "--save-models")
         for key in keys:

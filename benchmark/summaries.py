@@ -207,7 +207,8 @@ def compare(task: Task, a: list[Loaded], b: list[Loaded], *, metric: str, train_
     literature (each fold's test set split into ``n_subsets`` seeded subsets,
     seed-averaged scores paired per subset, two-tailed ``scipy.stats.ttest_rel``).
     The t-test is refused (NaN, with the reason) when a test set has fewer
-    clips than subsets, since empty subsets would be scored 0 against 0.
+    clips than subsets, since empty subsets would be scored 0 against 0, and is
+    undefined (NaN, with the reason) when the two agree on every subset.
     """
     if metric not in M.METRICS:
         from .rater_eval import RATER_METRICS
@@ -287,6 +288,8 @@ def compare(task: Task, a: list[Loaded], b: list[Loaded], *, metric: str, train_
     else:
         t = sps.ttest_rel(sub_a, sub_b)
         t_stat, p_t, n_sub = float(t.statistic), float(t.pvalue), len(sub_a)
+        if not np.isfinite(t_stat):  # every paired difference is 0: t is 0/0
+            refused = "no difference between the two on any subset"
     return Comparison(metric, train_rule, test_rule, len(shared), mean_a, mean_b, diff,
                       bs.percentile_interval(boot), bs.paired_p_value(boot), t_stat, p_t, n_sub,
                       seeds, seed_diffs, f"{agree}/{len(seeds)}", refused)

@@ -493,6 +493,7 @@ def test_compare_json_writes_null_for_an_undefined_value(home: Path, tmp_path: P
 
     got = json.loads(res.stdout, parse_constant=refuse)
     assert got["t_subsets"] is None and got["p_subsets"] is None
+    assert got["t_test_refused"] == "no difference between the two on any subset"
     assert got["diff"] == 0.0 and got["mean_a"] == got["mean_b"] and got["cells"] == 2
     res = serbench("compare", str(a), str(b), "--resamples", "20", home=home)
     assert res.returncode == 0 and "n/a (no difference between the two on any subset)" in \
@@ -889,3 +890,29 @@ def test_score_names_the_option_when_a_predictions_file_takes_its_value(home: Pa
         msg = one_block(res)
         assert expect in msg and "row 2" not in msg, msg
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_file_or_an_empty_string_given_for_a_folder_is_named_as_such(home: Path,
+                                                                        tmp_path: Path):
+    """A file passed where a folder goes is "a file, not a folder" (not "no such folder"); an
+    empty --source / --to is refused as empty (Path('') would silently mean '.')."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine")
+    cases = [
+        (("run", "--folds", "1", "--seeds", "0", "--rules", "AR", "--load-models", str(a_file),
+          "--runs", str(tmp_path / "new" / "runs"), "--out", str(tmp_path / "new" / "board")),
+         f"--load-models {a_file} is a file, not a folder"),
+        (("leaderboard", "--runs", str(a_file), "--out", str(tmp_path / "new" / "board")),
+         f"--runs {a_file} is a file, not a folder"),
+        (("prepare", "emodb", "--source", ""), "--source '' is empty"),
+        (("export", "demo", "--to", ""), "--to '' is empty"),
+    ]
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda c: serbench(*c[0], home=home, timeout=120), cases))
+    for (args, expect), res in zip(cases, results, strict=True):
+        assert res.returncode == 2, (args, res.stdout + res.stderr)
+        msg = one_block(res)
+        assert expect in msg and "no such" not in msg, (args, msg)
+    assert a_file.read_text() == "mine" and not (tmp_path / "new").exists()

@@ -12,12 +12,12 @@ from typing import Annotated
 
 import typer
 
-from .common import escape, load, out, print_json, show, table
+from .common import escape, load, out, path_option, print_json, show, table
 
 
 def export(
     task: Annotated[str, typer.Argument(help="Task name (see `serbench tasks list`).")],
-    to: Annotated[Path, typer.Option("--to", help="Folder to write (must not exist).")],
+    to_: Annotated[str, typer.Option("--to", help="Folder to write (must not exist).")],
     audio: Annotated[bool, typer.Option(
         "--audio", help="Add an Audio column (embeds the audio bytes; decoding it needs "
                         "datasets' torchcodec). The audio_path column is always there.")] = False,
@@ -29,6 +29,8 @@ def export(
     from ..export import check_target, export_task, metadata
     from ..grid import writable
 
+    to = path_option(to_, "--to")
+    assert to is not None
     check_target(to, overwrite=overwrite)  # refuse before the task is built
     writable(to.parent, "--to", given=to)  # its folder: a file, read-only, not real (/proc)
     built = load(task)

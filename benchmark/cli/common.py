@@ -10,6 +10,7 @@ import json
 import math
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -120,6 +121,18 @@ def int_list(value: str | None, option: str) -> list[int] | None:
         raise InputError(f"{option} {value!r} is empty",
                          fix=f"e.g. {option} 1,2,3, or leave the option out for the default")
     return out
+
+
+def path_option(value: str | None, option: str) -> Path | None:
+    """The path given as ``option``; None when not given.  An empty value is refused (exit 2)
+    rather than read as the current folder, which is what ``Path("")`` means."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise InputError(f"{option} {value!r} is empty",
+                         fix=f"give a path as {option} (write {option} . for the current "
+                             "folder)")
+    return Path(value)
 
 
 def str_list(value: str | None, option: str | None = None) -> list[str] | None:
@@ -252,5 +265,5 @@ def report_cells(cells: Sequence[CellResult], runs: Any, label: str = "") -> Non
 
 
 __all__ = ["Bars", "GridBars", "JsonOpt", "cell_counts", "demo_progress", "err", "escape",
-           "grid_progress", "int_list", "load", "out", "print_json", "report_cells", "show",
-           "str_list", "strict", "table"]
+           "grid_progress", "int_list", "load", "out", "path_option", "print_json", "report_cells",
+           "show", "str_list", "strict", "table"]

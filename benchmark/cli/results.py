@@ -181,7 +181,8 @@ def leaderboard(
     from ..records import find_records
 
     if not runs.is_dir():
-        raise InputError(f"--runs {runs}: no such folder",
+        raise InputError(f"--runs {runs} is a file, not a folder" if runs.exists() else
+                         f"--runs {runs}: no such folder",
                          fix="pass the folder of run records (serbench run --runs)")
     if check_:
         lb.load_stored(out_dir)  # a missing or malformed stored board: exit 2 before scoring

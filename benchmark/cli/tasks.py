@@ -7,7 +7,18 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import JsonOpt, demo_progress, err, escape, load, out, print_json, show, table
+from .common import (
+    JsonOpt,
+    demo_progress,
+    err,
+    escape,
+    load,
+    out,
+    path_option,
+    print_json,
+    show,
+    table,
+)
 
 tasks_app = typer.Typer(help="List, show, verify and freeze tasks.", no_args_is_help=True)
 
@@ -30,7 +41,8 @@ def existing(path: Path | None, option: str, *, folder: bool = False) -> None:
 
 def prepare(
     task: Annotated[str, typer.Argument(help="Task name (see `serbench tasks list`).")],
-    source: Annotated[Path | None, typer.Option(help="Folder of the corpus release.")] = None,
+    source_: Annotated[str | None, typer.Option(
+        "--source", help="Folder of the corpus release.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Build a task's ratings table from a raw source and check it against the frozen task."""
@@ -38,6 +50,7 @@ def prepare(
     from ..tasks import get_spec
     from ..tasks import prepare as prep
 
+    source = path_option(source_, "--source")
     if source is not None and source_is_a_path(get_spec(task).reader):
         existing(source, "--source")
     progress, update = demo_progress()
@@ -217,7 +230,8 @@ def tasks_verify(
 @tasks_app.command("freeze")
 def tasks_freeze(
     task: Annotated[str, typer.Argument(help="Task name.")],
-    source: Annotated[Path | None, typer.Option(help="Folder of the corpus release.")] = None,
+    source_: Annotated[str | None, typer.Option(
+        "--source", help="Folder of the corpus release.")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Overwrite a frozen task with a different build even though the "
                         "version in task.yaml is not above the frozen one (only for a "
@@ -229,6 +243,7 @@ def tasks_freeze(
     was raised above the frozen version; an identical build writes nothing."""
     from ..tasks import freeze
 
+    source = path_option(source_, "--source")
     existing(source, "--source")
     built, written = freeze(task, source, force=force)
     fp = built.fingerprint["fingerprint"][:12]
