@@ -22,14 +22,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cell import BUSY, CellResult
 from .executors import Executor, Hooks, make
 from .records import CellKey
-from .runner import Runner
 from .submission import Submission
 from .tasks import Task, load_task
+
+if TYPE_CHECKING:  # leaderboard / score / compare import this module; torch loads with a cell
+    from .runner import Runner
 
 #: Training seeds of ``serbench run`` and ``serbench ablate`` unless told otherwise.
 DEFAULT_SEEDS = (0, 1, 2)
@@ -139,6 +141,7 @@ def grid_runner(task: str | Task, submission: str | type[Submission],
                 **options: Any) -> Runner:
     """The :class:`Runner` for one grid, with the task, submission and device resolved."""
     from .plugins import resolve
+    from .runner import Runner
 
     built = load_task(task) if isinstance(task, str) else task
     cls = resolve(submission) if isinstance(submission, str) else submission
@@ -291,6 +294,8 @@ def cell_data(task: str | Task, fold: int, rule: str, split: str,
         cls: type[Submission] = Submission
     else:
         cls = resolve(submission) if isinstance(submission, str) else submission
+    from .runner import Runner
+
     runner = Runner(built, cls, config, runs=Path("."), device="cpu")
     if runner.feature_spec is not None:
         runner.prepare_features()
