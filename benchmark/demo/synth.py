@@ -11,11 +11,19 @@ pick up, so a model trained on it learns something real about the labels.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy.signal import lfilter
 
 from .profiles import VOWELS
+
+
+def lfilter(b: Any, a: Any, x: np.ndarray) -> np.ndarray:
+    """scipy's ``lfilter``, imported when a clip is synthesised: every command that reads a
+    task imports this module, and only generating the demo corpus filters."""
+    from scipy.signal import lfilter as _lfilter
+
+    return np.asarray(_lfilter(b, a, x))
 
 SAMPLE_RATE = 16000
 
