@@ -119,10 +119,8 @@ def fingerprint(path: str | Path) -> str:
 
 def fingerprints(audio_paths: np.ndarray) -> list[str]:
     """Fingerprints of many files, hashed on a few threads (hashlib releases the GIL)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(HASH_THREADS) as pool:
-        return list(pool.map(fingerprint, [str(p) for p in audio_paths]))
+    with _Fingerprints(audio_paths) as hashing:
+        return [hashing[i] for i in range(len(audio_paths))]
 
 
 def corpus_key(audio_paths: np.ndarray) -> str:

@@ -65,13 +65,18 @@ def _primary(ratings: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
     return part[part["mapped_class"].isin(list(classes))]
 
 
+def has_rater_ids(ratings: pd.DataFrame) -> bool:
+    """Whether any primary answer names its rater (a counts-only source names none)."""
+    return bool(ratings.loc[ratings["question"] == PRIMARY, "rater_id"].notna().any())
+
+
 def require_rater_ids(ratings: pd.DataFrame | None) -> None:
     """Refuse counts-only sources, naming the file that has per-rater answers."""
     if ratings is None or len(ratings) == 0:
         raise InputError("rater-aware models need the training clips' ratings, and there are none",
                          fix="run the submission through the serbench runner")
-    part = ratings[ratings["question"] == PRIMARY]
-    if part["rater_id"].isna().all():
+    if not has_rater_ids(ratings):
+        part = ratings[ratings["question"] == PRIMARY]
         source = str(part["source"].iloc[0]) if len(part) else "the ratings table"
         where = _rater_source_hint(source)
         raise InputError(

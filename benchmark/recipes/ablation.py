@@ -39,6 +39,7 @@ from ..errors import InputError
 from ..executors import Hooks
 from ..methods.crowd import KINDS as CROWD_KINDS
 from ..methods.losses import LOSSES as KNOWN_LOSSES
+from ..methods.raters import has_rater_ids
 from ..records import CellKey, find_records
 from ..scoring import applicable, load_probs, score_probs
 from ..summaries import compare, hierarchical_interval
@@ -368,7 +369,7 @@ def check(variants: Sequence[Variant], task: Task | None = None) -> None:
     from ..plugins import resolve
 
     raters = [v.label for v in variants if v.family == "raters"]
-    if task is not None and raters and not _has_rater_ids(task):
+    if task is not None and raters and not has_rater_ids(task.ratings):
         raise InputError(
             f"task {task.spec.name}: its ratings are vote counts without rater ids, so the "
             f"rater models ({', '.join(raters)}) cannot be trained on it",
@@ -385,13 +386,6 @@ def check(variants: Sequence[Variant], task: Task | None = None) -> None:
                              f"{json.dumps(v.config, sort_keys=True, default=str)}: {exc}",
                              fix="check the --config, --penalty, --alphas, --crowd-kinds and "
                                  "--min-ratings values (serbench ablate --help)") from None
-
-
-def _has_rater_ids(task: Task) -> bool:
-    from ..ratings import PRIMARY
-
-    part = task.ratings[task.ratings["question"] == PRIMARY]
-    return bool(part["rater_id"].notna().any())
 
 
 def run(task: Task, variants: list[Variant], *, runs: str | Path, folds: list[int],
